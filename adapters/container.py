@@ -1,0 +1,220 @@
+"""The one composition root: configuration in, wired adapters and services out.
+
+``build_container`` reads the environment once. Every adapter is a lazy singleton behind a
+``providers.Selector``, so only the branch the configuration picks is ever imported, built or
+connected; ``close_container`` closes exactly what was opened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from dependency_injector import containers, providers
+
+from adapters.files.local import LocalFileStorage
+from adapters.memory.broker import InMemoryBroker
+from adapters.memory.chunks import InMemoryChunkIndex
+from adapters.memory.rag_configs import InMemoryRagConfigs
+from adapters.memory.repository import InMemoryStatusRepository
+from adapters.memory.storage import InMemoryFileStorage
+from adapters.processing.embedding import FeatureHashingEmbedder
+from adapters.processing.extraction import FileTextExtractor
+from adapters.settings import Settings
+from application.documents import Documents
+from application.handlers import ProcessDocument, ProvisionWorkspace
+from application.jobs import JobRunner
+from application.pipeline import IngestionSteps
+from application.status_service import StatusService
+from application.workspaces import Workspaces
+from domain.entities import RagConfig
+from domain.ports import FileStorage, MessageBroker, RagConfigs, StatusRepository
+from domain.ports.processing import ChunkIndex
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+Opened = dict[str, _Closable]
+C = TypeVar("C", bound=_Closable)
+
+
+def _opened(opened: Opened, name: str, build: Callable[[], C]) -> C:
+    thing = build()
+    opened[name] = thing
+    return thing
+
+
+def _memory_broker(opened: Opened, max_deliveries: int) -> MessageBroker:
+    return _opened(opened, "broker", lambda: InMemoryBroker(max_deliveries=max_deliveries))
+
+
+def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: int) -> MessageBroker:
+    from adapters.rabbitmq.broker import RabbitMQBroker
+
+    return _opened(
+        opened,
+        "broker",
+        lambda: RabbitMQBroker(url=url, exchange=exchange, max_deliveries=max_deliveries),
+    )
+
+
+def _nats_broker(
+    opened: Opened, url: str, max_deliveries: int, redelivery_seconds: float
+) -> MessageBroker:
+    from adapters.nats.broker import NatsBroker
+
+    return _opened(
+        opened,
+        "broker",
+        lambda: NatsBroker(url=url, max_deliveries=max_deliveries, ack_wait=redelivery_seconds),
+    )
+
+
+def _redis_broker(
+    opened: Opened, url: str, max_deliveries: int, redelivery_seconds: float
+) -> MessageBroker:
+    from adapters.redis.broker import RedisBroker
+
+    return _opened(
+        opened,
+        "broker",
+        lambda: RedisBroker(
+            url=url, max_deliveries=max_deliveries, claim_idle_seconds=redelivery_seconds
+        ),
+    )
+
+
+def _sql_database(opened: Opened, url: str, delivery: str) -> Any:
+    from adapters.sql.database import Database
+
+    return _opened(opened, "database", lambda: Database.connect(url, outbox=delivery == "outbox"))
+
+
+def _sql_repository(database: Any) -> StatusRepository:
+    from adapters.sql.repository import SqlStatusRepository
+
+    return SqlStatusRepository(database.session_factory, outbox=database.outbox)
+
+
+def _sql_rag_configs(database: Any) -> RagConfigs:
+    from adapters.sql.rag_configs import SqlRagConfigs
+
+    return SqlRagConfigs(database.session_factory)
+
+
+def _sql_chunk_index(database: Any) -> ChunkIndex:
+    from adapters.sql.chunks import SqlChunkIndex
+
+    return SqlChunkIndex(database.session_factory)
+
+
+def _default_rag_config(workspace_id: int) -> RagConfig:
+    return RagConfig()
+
+
+class Container(containers.DeclarativeContainer):
+    """Wires the application from ``config`` (the validated ``Settings``)."""
+
+    config = providers.Configuration(strict=True)
+    opened = providers.Singleton(dict)
+
+    broker: providers.Provider[MessageBroker] = providers.Selector(
+        config.transport,
+        memory=providers.Singleton(_memory_broker, opened, config.max_deliveries),
+        rabbitmq=providers.Singleton(
+            _rabbitmq_broker,
+            opened,
+            config.rabbitmq_url,
+            config.rabbitmq_exchange,
+            config.max_deliveries,
+        ),
+        nats=providers.Singleton(
+            _nats_broker,
+            opened,
+            config.nats_url,
+            config.max_deliveries,
+            config.redelivery_seconds,
+        ),
+        redis=providers.Singleton(
+            _redis_broker,
+            opened,
+            config.redis_url,
+            config.max_deliveries,
+            config.redelivery_seconds,
+        ),
+    )
+    publisher = providers.Singleton(broker.provided.publisher.call())
+
+    database = providers.Singleton(_sql_database, opened, config.database_url, config.delivery)
+    repository: providers.Provider[StatusRepository] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryStatusRepository),
+        sql=providers.Singleton(_sql_repository, database),
+    )
+    storage: providers.Provider[FileStorage] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryFileStorage),
+        sql=providers.Singleton(LocalFileStorage, config.storage_dir),
+    )
+    rag_configs: providers.Provider[RagConfigs] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryRagConfigs),
+        sql=providers.Singleton(_sql_rag_configs, database),
+    )
+    chunk_index: providers.Provider[ChunkIndex] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryChunkIndex),
+        sql=providers.Singleton(_sql_chunk_index, database),
+    )
+    # With outbox delivery the repository records each status event in the status change's
+    # own transaction and the relay publishes it; the service then publishes nothing itself.
+    status_publisher = providers.Selector(
+        config.delivery, direct=publisher, outbox=providers.Object(None)
+    )
+    status_service = providers.Singleton(StatusService, repository, status_publisher)
+
+    workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
+    documents = providers.Singleton(
+        Documents,
+        repository,
+        status_service,
+        storage,
+        publisher,
+        max_upload_bytes=config.max_upload_bytes,
+    )
+
+    rag_config_for = providers.Object(_default_rag_config)
+    ingestion_steps = providers.Singleton(
+        IngestionSteps,
+        storage,
+        providers.Singleton(FileTextExtractor),
+        providers.Singleton(FeatureHashingEmbedder),
+        chunk_index,
+        rag_config_for,
+    )
+    job_runner = providers.Singleton(JobRunner, status_service)
+    process_document = providers.Singleton(
+        ProcessDocument, job_runner, ingestion_steps.provided.steps
+    )
+    provision_workspace = providers.Singleton(ProvisionWorkspace, status_service)
+
+
+def build_container(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> tuple[Container, Settings]:
+    """Read the environment once (``ConfigError`` on a bad value) and wire the container."""
+    settings = Settings.from_environ(os.environ if environ is None else environ)
+    container = Container()
+    container.config.from_dict({**settings.as_dict(), **overrides})
+    return container, settings
+
+
+def close_container(container: Container) -> None:
+    """Close every connection the container opened, newest first."""
+    opened: Opened = container.opened()
+    for thing in reversed(list(opened.values())):
+        thing.close()
+    opened.clear()

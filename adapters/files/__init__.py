@@ -1,0 +1,1 @@
+"""File storage on local disk."""

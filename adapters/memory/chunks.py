@@ -1,0 +1,23 @@
+"""ChunkIndex in a dictionary."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from domain.entities import Chunk
+from domain.ports.processing import ChunkIndex
+
+
+class InMemoryChunkIndex(ChunkIndex):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.chunks: dict[int, tuple[Chunk, ...]] = {}
+
+    def replace(self, document_id: int, chunks: Sequence[Chunk]) -> None:
+        with self._lock:
+            self.chunks[document_id] = tuple(chunks)
+
+    def count(self, document_id: int) -> int:
+        with self._lock:
+            return len(self.chunks.get(document_id, ()))

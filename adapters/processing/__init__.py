@@ -1,0 +1,1 @@
+"""Document processing: text extraction and the offline embedder."""

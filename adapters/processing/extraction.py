@@ -1,0 +1,83 @@
+"""Text extraction from .txt, .md, .html and .pdf files."""
+
+from __future__ import annotations
+
+import io
+import logging
+import posixpath
+from html.parser import HTMLParser
+
+from domain.ports.processing import ExtractedText, TextExtractor, UnreadableFile
+
+# pypdf reports recoverable damage through logging; the outcome is judged by what we read.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+class _HTMLText(HTMLParser):
+    SKIPPED = frozenset({"script", "style", "head", "template", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIPPED:
+            self._skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+class FileTextExtractor(TextExtractor):
+    """Plain text and Markdown as UTF-8, HTML without markup, PDF page by page (pypdf)."""
+
+    def extract(self, data: bytes, filename: str) -> ExtractedText:
+        extension = posixpath.splitext(filename)[1].lower()
+        if not data.strip():
+            raise UnreadableFile("the file is empty")
+        if extension in {".txt", ".md"}:
+            return ExtractedText(self._decode(data), pages=1)
+        if extension in {".html", ".htm"}:
+            parser = _HTMLText()
+            parser.feed(self._decode(data))
+            parser.close()
+            return self._non_empty(" ".join(parser.parts), pages=1)
+        if extension == ".pdf":
+            return self._pdf(data)
+        raise UnreadableFile(f"unsupported file type '{extension or filename}'")
+
+    def _decode(self, data: bytes) -> str:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UnreadableFile("the file is not UTF-8 text") from None
+        if "\x00" in text:
+            raise UnreadableFile("the file is binary, not text")
+        return self._non_empty(text, pages=1).text
+
+    def _pdf(self, data: bytes) -> ExtractedText:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise UnreadableFile("the PDF is encrypted")
+            pages = [page.extract_text() or "" for page in reader.pages]
+        except UnreadableFile:
+            raise
+        except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+            raise UnreadableFile(f"the PDF is corrupt or unreadable ({exc})") from None
+        return self._non_empty("\n".join(pages), pages=len(pages))
+
+    @staticmethod
+    def _non_empty(text: str, *, pages: int) -> ExtractedText:
+        if not text.strip():
+            raise UnreadableFile("no text could be extracted from the file")
+        return ExtractedText(text, pages=pages)

@@ -1,0 +1,160 @@
+"""Configuration from the environment, read once and validated at start-up."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+TRANSPORTS = ("memory", "rabbitmq", "nats", "redis")
+DELIVERIES = ("direct", "outbox")
+LOG_FORMATS = ("text", "json")
+DEFAULT_DATABASE_URL = "sqlite:///var/insighthub.db"
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A configuration value that is missing, unknown or malformed; names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    transport: str = "memory"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    rabbitmq_exchange: str = "insighthub"
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret_key_given: bool = False
+    delivery: str = "direct"
+    storage_dir: str = "var/files"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_deliveries: int = 5
+    redelivery_seconds: float = 30.0
+    worker_lease_seconds: float = 60.0
+    log_format: str = "text"
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def persistence(self) -> str:
+        """``memory`` for ``DATABASE_URL=memory://``, ``sql`` for everything else."""
+        return "memory" if self.database_url.startswith("memory:") else "sql"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Every variable is optional; a present one that is malformed raises ``ConfigError``."""
+        values: dict[str, Any] = {}
+
+        def take(variable: str, parse: Callable[[str, str], T]) -> None:
+            raw = environ.get(variable)
+            if raw is not None and raw.strip() != "":
+                values[variable.lower()] = parse(variable, raw.strip())
+
+        take("DATABASE_URL", _database_url)
+        take("TRANSPORT", _choice(TRANSPORTS))
+        take("RABBITMQ_URL", _url("amqp", "amqps"))
+        take("RABBITMQ_EXCHANGE", _name)
+        take("NATS_URL", _url("nats", "tls"))
+        take("REDIS_URL", _url("redis", "rediss", "unix"))
+        take("SECRET_KEY", _secret)
+        take("DELIVERY", _choice(DELIVERIES))
+        take("STORAGE_DIR", lambda variable, raw: raw)
+        take("MAX_UPLOAD_BYTES", _positive_int)
+        take("MAX_DELIVERIES", _positive_int)
+        take("REDELIVERY_SECONDS", _positive_float)
+        take("WORKER_LEASE_SECONDS", _positive_float)
+        take("LOG_FORMAT", _choice(LOG_FORMATS))
+        take("ALLOWED_ORIGINS", _origins)
+        if "secret_key" in values:
+            values["secret_key_given"] = True
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "persistence": self.persistence}
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(variable: str, raw: str) -> str:
+        value = raw.lower()
+        if value not in allowed:
+            raise ConfigError(variable, f"must be one of {', '.join(allowed)} (got {raw!r})")
+        return value
+
+    return parse
+
+
+def _url(*schemes: str) -> Callable[[str, str], str]:
+    def parse(variable: str, raw: str) -> str:
+        scheme = urlsplit(raw).scheme
+        if scheme not in schemes:
+            raise ConfigError(
+                variable,
+                f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+                f" (got {raw!r})",
+            )
+        return raw
+
+    return parse
+
+
+def _database_url(variable: str, raw: str) -> str:
+    if raw.startswith("memory:"):
+        return raw
+    scheme = urlsplit(raw).scheme
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ConfigError(
+            variable,
+            f"must be memory://, sqlite:///PATH or postgresql+psycopg://… (got scheme {scheme!r})",
+        )
+    return raw
+
+
+def _name(variable: str, raw: str) -> str:
+    if not raw.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(variable, f"must be letters, digits, '.', '-' or '_' (got {raw!r})")
+    return raw
+
+
+def _secret(variable: str, raw: str) -> str:
+    if len(raw) < 16:
+        raise ConfigError(variable, "must be at least 16 characters")
+    return raw
+
+
+def _positive_int(variable: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a whole number (got {raw!r})") from None
+    if value <= 0:
+        raise ConfigError(variable, f"must be positive (got {value})")
+    return value
+
+
+def _positive_float(variable: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of seconds (got {raw!r})") from None
+    if not value > 0:
+        raise ConfigError(variable, f"must be positive (got {raw})")
+    return value
+
+
+def _origins(variable: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                variable, f"each origin must look like https://host[:port] (got {origin!r})"
+            )
+    return origins

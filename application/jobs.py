@@ -1,0 +1,168 @@
+"""The job runner: takes a document through named steps, reporting each as progress.
+
+A worker author writes only the steps. The runner marks the document ``processing``, reports
+every step start and finish as a versioned status change, and ends it ``ready`` with
+``chunk_count`` and ``metadata`` — or ``failed`` with a readable error naming the step.
+
+A run may cover only part of a document's plan (one pipeline stage of several): the
+document becomes ``ready`` only when every step of its plan is completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from application.status_service import StatusService
+from domain.entities import Document
+from domain.progress import Progress
+from domain.result import Err, Ok, Result
+from domain.status import DocumentProcessingStatus
+
+log = logging.getLogger(__name__)
+
+
+class StepFailed(Exception):
+    """A step could not complete for a reason the user should read (bad file, bad config)."""
+
+
+@dataclass
+class JobContext:
+    """What the steps of one run share: the document, values passed along, the outcome."""
+
+    document: Document
+    values: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunk_count: int | None = None
+
+
+@dataclass(frozen=True)
+class JobStep:
+    label: str
+    run: Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    document: Document
+    context: JobContext
+    skipped: bool = False
+
+
+TERMINAL = frozenset({DocumentProcessingStatus.READY, DocumentProcessingStatus.FAILED})
+
+
+class JobRunner:
+    """Runs a document through steps via ``StatusService``, so every change is stored and pushed."""
+
+    def __init__(
+        self, status_service: StatusService, *, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._status = status_service
+        self._clock = clock
+
+    def run(
+        self,
+        document_id: int,
+        steps: Sequence[JobStep],
+        *,
+        values: Mapping[str, Any] | None = None,
+    ) -> Result[JobOutcome, str]:
+        """Run ``steps``; ``Err`` only when the document cannot be worked on at all.
+
+        A document already ``ready`` or ``failed`` is left alone (a redelivered request).
+        Every write names the version it expects, so a run whose document was taken over by
+        another worker stops at its next write instead of overwriting newer state.
+        """
+        document = self._status.repository.get_document(document_id)
+        if document is None:
+            return Err(f"document {document_id} not found")
+        context = JobContext(document=document, values=dict(values or {}))
+        if document.processing_status in TERMINAL:
+            return Ok(JobOutcome(document, context, skipped=True))
+        missing = [s.label for s in steps if s.label not in document.progress.labels]
+        if missing:
+            return Err(f"document {document_id}: steps {missing} are not in its plan")
+
+        progress = document.progress
+        seconds = dict(document.metadata.get("step_seconds", {}))
+        for step in steps:
+            progress = progress.begin(step.label)
+            moved = self._move(context, DocumentProcessingStatus.PROCESSING, progress=progress)
+            if isinstance(moved, Err):
+                return moved
+            started = self._clock()
+            try:
+                step.run(context)
+            except Exception as exc:  # a step's failure must end as a status, never a crash
+                return self._fail(context, progress.fail(step.label), step.label, exc)
+            seconds[step.label] = round(self._clock() - started, 6)
+            progress = progress.complete(step.label)
+
+        metadata = {
+            **context.document.metadata,
+            **context.metadata,
+            "step_seconds": seconds,
+            "duration_seconds": round(sum(seconds.values()), 6),
+        }
+        # The plan decides when a document is done: a stage that completes the last step
+        # of the plan makes it ready; an earlier stage leaves it processing for the next.
+        target = (
+            DocumentProcessingStatus.READY
+            if progress.is_complete
+            else DocumentProcessingStatus.PROCESSING
+        )
+        done = self._move(
+            context,
+            target,
+            progress=progress,
+            chunk_count=context.chunk_count,
+            metadata=metadata,
+        )
+        if isinstance(done, Err):
+            return done
+        return Ok(JobOutcome(context.document, context))
+
+    def _fail(
+        self, context: JobContext, progress: Progress, label: str, exc: Exception
+    ) -> Result[JobOutcome, str]:
+        if isinstance(exc, StepFailed):
+            reason = str(exc)
+        else:
+            log.exception("step %r crashed", label, extra={"document_id": context.document.id})
+            reason = f"unexpected error ({type(exc).__name__}: {exc})"
+        failed = self._move(
+            context,
+            DocumentProcessingStatus.FAILED,
+            progress=progress,
+            error=f"{label} failed: {reason}",
+        )
+        if isinstance(failed, Err):
+            return failed
+        return Ok(JobOutcome(context.document, context))
+
+    def _move(
+        self,
+        context: JobContext,
+        status: DocumentProcessingStatus,
+        *,
+        progress: Progress,
+        error: str | None = None,
+        chunk_count: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Result[Document, str]:
+        moved = self._status.update_document_status(
+            context.document.id,
+            status,
+            error=error,
+            chunk_count=chunk_count,
+            metadata=metadata,
+            progress=progress,
+            expected_version=context.document.version,
+        )
+        if isinstance(moved, Ok):
+            context.document = moved.value
+        return moved

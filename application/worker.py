@@ -1,0 +1,65 @@
+"""The worker loop: take work from a queue, handle it, settle the delivery."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from domain.events import Event
+from domain.ports import WorkQueue
+
+log = logging.getLogger(__name__)
+
+WorkHandler = Callable[[Event], None]
+
+
+class Worker:
+    """Handles deliveries one at a time and acknowledges each only after its handler returns.
+
+    A handler that raises has its delivery retried (the transport dead-letters it after a
+    bounded number of attempts); the worker carries on with the next one.
+    """
+
+    def __init__(
+        self,
+        queue: WorkQueue,
+        handlers: dict[str, WorkHandler],
+        *,
+        poll_seconds: float = 0.5,
+        on_beat: Callable[[], None] | None = None,
+    ) -> None:
+        self._queue = queue
+        self._handlers = handlers
+        self._poll_seconds = poll_seconds
+        self._on_beat = on_beat
+        self.handled = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; the job under way is finished first."""
+        while not stop.is_set():
+            if self._on_beat is not None:
+                self._on_beat()
+            self.run_once(self._poll_seconds)
+
+    def run_once(self, timeout: float) -> bool:
+        """Handle at most one delivery; whether there was one."""
+        delivery = self._queue.receive(timeout)
+        if delivery is None:
+            return False
+        event = delivery.event
+        context = {"event_id": event.event_id, "routing_key": event.routing_key}
+        handler = self._handlers.get(event.routing_key)
+        if handler is None:
+            delivery.dead_letter(f"no handler for {event.routing_key}")
+            log.error("no handler; dead-lettered", extra=context)
+            return True
+        try:
+            handler(event)
+        except Exception as exc:  # the loop must survive any one job
+            log.exception("handler failed; will retry", extra=context)
+            delivery.retry(f"{type(exc).__name__}: {exc}")
+            return True
+        delivery.ack()
+        self.handled += 1
+        return True

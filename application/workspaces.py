@@ -1,0 +1,83 @@
+"""Use cases for workspaces: create, read, retry."""
+
+from __future__ import annotations
+
+from application.problems import Problem, ProblemKind
+from application.status_service import StatusService
+from domain.entities import Workspace
+from domain.errors import PublishFailed
+from domain.events import WorkspaceCreated
+from domain.ports import MessagePublisher, StatusRepository
+from domain.result import Err, Ok, Result
+from domain.status import WorkspaceStatus
+
+MAX_NAME_LENGTH = 200
+
+
+class Workspaces:
+    """Creates workspaces and hands them to provisioning; a user only ever sees their own."""
+
+    def __init__(
+        self,
+        repository: StatusRepository,
+        status_service: StatusService,
+        work_publisher: MessagePublisher,
+    ) -> None:
+        self._repository = repository
+        self._status = status_service
+        self._work = work_publisher
+
+    def create(self, *, user_id: int, name: str) -> Result[Workspace, Problem]:
+        name = name.strip()
+        if not name or len(name) > MAX_NAME_LENGTH:
+            return Err(
+                Problem(ProblemKind.INVALID, f"name must be 1 to {MAX_NAME_LENGTH} characters")
+            )
+        workspace = self._repository.add_workspace(user_id=user_id, name=name)
+        self._status.announce(workspace)
+        return self._request_provisioning(workspace)
+
+    def get(self, *, user_id: int, workspace_id: int) -> Result[Workspace, Problem]:
+        workspace = self._repository.get_workspace(workspace_id)
+        if workspace is None or workspace.user_id != user_id:
+            return Err(Problem(ProblemKind.NOT_FOUND, f"workspace {workspace_id} not found"))
+        return Ok(workspace)
+
+    def list(self, *, user_id: int) -> list[Workspace]:
+        return self._repository.list_workspaces(user_id=user_id)
+
+    def retry(self, *, user_id: int, workspace_id: int) -> Result[Workspace, Problem]:
+        found = self.get(user_id=user_id, workspace_id=workspace_id)
+        if isinstance(found, Err):
+            return found
+        if found.value.status is not WorkspaceStatus.ERROR:
+            return Err(Problem(ProblemKind.CONFLICT, "only a workspace in error can be retried"))
+        moved = self._status.update_workspace_status(
+            workspace_id,
+            WorkspaceStatus.PROVISIONING,
+            retry=True,
+            expected_version=found.value.version,
+        )
+        if isinstance(moved, Err):
+            return Err(Problem(ProblemKind.CONFLICT, moved.error))
+        return self._request_provisioning(moved.value)
+
+    def _request_provisioning(self, workspace: Workspace) -> Result[Workspace, Problem]:
+        try:
+            self._work.publish(
+                WorkspaceCreated(
+                    workspace_id=workspace.id,
+                    user_id=workspace.user_id,
+                    name=workspace.name,
+                    version=workspace.version,
+                )
+            )
+        except PublishFailed as exc:
+            # Left in provisioning it would wait forever; in error the user can retry it.
+            self._status.update_workspace_status(
+                workspace.id,
+                WorkspaceStatus.ERROR,
+                message="could not be queued for provisioning; retry later",
+            )
+            return Err(Problem(ProblemKind.UNAVAILABLE, f"message broker unavailable: {exc}"))
+        return Ok(workspace)

@@ -1,0 +1,260 @@
+"""Events, the wire format every transport shares, and the work-queue topology.
+
+On the wire an event is one JSON object::
+
+    {"schema": 1, "routing_key": "document.status.updated", "event_id": "…",
+     "occurred_at": "2026-01-01T00:00:00+00:00", "message": {…}}
+
+``message`` holds the event's fields, JSON-ready, and repeats ``event_id`` and
+``occurred_at`` so that a consumer can forward it as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, ClassVar, Self, TypeAlias
+
+from domain.entities import Document, Workspace
+from domain.errors import MalformedMessage
+from domain.progress import Progress
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
+
+SCHEMA_VERSION = 1
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class DeliveryKind(str, Enum):
+    """How an event travels: to one of competing workers, or to every listening server."""
+
+    WORK = "work"
+    STATUS = "status"
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Something that happened, identified by ``event_id`` and routed by ``routing_key``."""
+
+    routing_key: ClassVar[str]
+    kind: ClassVar[DeliveryKind]
+
+    event_id: str = field(default_factory=new_event_id)
+    occurred_at: datetime = field(default_factory=utc_now)
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON-ready fields of this event."""
+        return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Self:
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in message:
+                raise MalformedMessage(f"{cls.routing_key}: missing field '{f.name}'")
+            values[f.name] = _from_json(hints[f.name], message[f.name], f.name)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentStatusUpdated(Event):
+    routing_key: ClassVar[str] = "document.status.updated"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.STATUS
+
+    document_id: int
+    user_id: int
+    workspace_id: int
+    filename: str
+    status: DocumentProcessingStatus
+    error: str | None
+    chunk_count: int
+    metadata: dict[str, Any]
+    progress: Progress
+    version: int
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentStatusUpdated:
+        return cls(
+            document_id=document.id,
+            user_id=document.user_id,
+            workspace_id=document.workspace_id,
+            filename=document.filename,
+            status=document.processing_status,
+            error=document.processing_error,
+            chunk_count=document.chunk_count,
+            metadata=dict(document.metadata),
+            progress=document.progress,
+            version=document.version,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkspaceStatusUpdated(Event):
+    routing_key: ClassVar[str] = "workspace.status.updated"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.STATUS
+
+    workspace_id: int
+    user_id: int
+    name: str
+    status: WorkspaceStatus
+    message: str | None
+    version: int
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> WorkspaceStatusUpdated:
+        return cls(
+            workspace_id=workspace.id,
+            user_id=workspace.user_id,
+            name=workspace.name,
+            status=workspace.status,
+            message=workspace.status_message,
+            version=workspace.version,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentUploaded(Event):
+    """Work request: process this document (sent on upload and on retry)."""
+
+    routing_key: ClassVar[str] = "document.uploaded"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
+
+    document_id: int
+    user_id: int
+    workspace_id: int
+    file_path: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkspaceCreated(Event):
+    """Work request: provision this workspace (sent on creation and on retry)."""
+
+    routing_key: ClassVar[str] = "workspace.created"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
+
+    workspace_id: int
+    user_id: int
+    name: str
+    version: int
+
+
+StatusEvent: TypeAlias = DocumentStatusUpdated | WorkspaceStatusUpdated
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.routing_key: cls
+    for cls in (DocumentStatusUpdated, WorkspaceStatusUpdated, DocumentUploaded, WorkspaceCreated)
+}
+
+STATUS_ROUTING_KEYS: tuple[str, ...] = tuple(
+    key for key, cls in EVENT_TYPES.items() if cls.kind is DeliveryKind.STATUS
+)
+
+# Each named work queue and the work requests bound to it; competing workers share a queue.
+WORK_QUEUES: dict[str, tuple[str, ...]] = {
+    "ingestion": (DocumentUploaded.routing_key,),
+    "provisioning": (WorkspaceCreated.routing_key,),
+}
+
+
+def status_event_for(entity: Document | Workspace) -> StatusEvent:
+    """The status event announcing ``entity`` as it now stands."""
+    if isinstance(entity, Document):
+        return DocumentStatusUpdated.of(entity)
+    return WorkspaceStatusUpdated.of(entity)
+
+
+def entity_key(event: StatusEvent) -> tuple[str, int]:
+    """Which entity a status event is about, for per-entity version ordering."""
+    if isinstance(event, DocumentStatusUpdated):
+        return ("document", event.document_id)
+    return ("workspace", event.workspace_id)
+
+
+def encode(event: Event) -> bytes:
+    envelope = {
+        "schema": SCHEMA_VERSION,
+        "routing_key": event.routing_key,
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "message": event.to_message(),
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(body: bytes | str) -> Event:
+    """Parse a wire body; anything but a well-formed known event raises ``MalformedMessage``."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedMessage(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"body is not JSON: {exc}") from None
+    if not isinstance(envelope, dict):
+        raise MalformedMessage("body is not a JSON object")
+    if envelope.get("schema") != SCHEMA_VERSION:
+        raise MalformedMessage(f"unsupported schema {envelope.get('schema')!r}")
+    routing_key = envelope.get("routing_key")
+    event_type = EVENT_TYPES.get(routing_key) if isinstance(routing_key, str) else None
+    if event_type is None:
+        raise MalformedMessage(f"unknown routing key {routing_key!r}")
+    message = envelope.get("message")
+    if not isinstance(message, dict):
+        raise MalformedMessage("'message' is not a JSON object")
+    message = {
+        **message,
+        "event_id": envelope.get("event_id"),
+        "occurred_at": envelope.get("occurred_at"),
+    }
+    return event_type.from_message(message)
+
+
+def _to_json(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Progress):
+        return value.to_json()
+    return value
+
+
+def _from_json(hint: object, raw: object, name: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(hint)
+        if raw is None and type(None) in options:
+            return None
+        (hint,) = (option for option in options if option is not type(None))
+        origin = typing.get_origin(hint)
+    try:
+        if hint is datetime:
+            if not isinstance(raw, str):
+                raise TypeError("expected an ISO timestamp")
+            return datetime.fromisoformat(raw)
+        if hint is Progress:
+            return Progress.from_json(raw)
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            return hint(raw)
+        expected = origin or hint
+        if expected is int and (isinstance(raw, bool) or not isinstance(raw, int)):
+            raise TypeError("expected an integer")
+        if isinstance(expected, type) and expected is not int and not isinstance(raw, expected):
+            raise TypeError(f"expected {expected.__name__}")
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage(f"field '{name}': {exc} (got {raw!r})") from None
+    return raw

@@ -1,0 +1,24 @@
+"""The capabilities the core needs from the outside world, as small abstract classes."""
+
+from domain.ports.messaging import (
+    Delivery,
+    MessageBroker,
+    MessagePublisher,
+    StatusListener,
+    Subscription,
+    WorkQueue,
+)
+from domain.ports.repository import RagConfigs, StatusRepository
+from domain.ports.storage import FileStorage
+
+__all__ = [
+    "Delivery",
+    "FileStorage",
+    "MessageBroker",
+    "MessagePublisher",
+    "RagConfigs",
+    "StatusListener",
+    "StatusRepository",
+    "Subscription",
+    "WorkQueue",
+]

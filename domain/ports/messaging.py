@@ -1,0 +1,99 @@
+"""Messaging: publishing events, consuming work, and listening to status broadcasts.
+
+Two delivery semantics, both implemented by every transport:
+
+* a **work queue** hands each work request to one of several competing consumers, which
+  acknowledges it once the outcome is recorded; unacknowledged work is delivered again, and
+  work that keeps failing is dead-lettered after a bounded number of deliveries;
+* a **status broadcast** hands every status event to every subscribed instance.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+from domain.events import Event, StatusEvent
+
+StatusListener = Callable[[StatusEvent], None]
+
+
+class MessagePublisher(ABC):
+    """Publishes events, returning only once the broker has taken responsibility for them."""
+
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Publish ``event``; raises ``PublishFailed`` when the broker did not confirm it."""
+
+    def close(self) -> None:
+        """Release the connection, if any."""
+
+
+class Delivery(ABC):
+    """One received work request; settle it exactly once."""
+
+    def __init__(self, event: Event, attempt: int) -> None:
+        self.event = event
+        self.attempt = attempt
+
+    @abstractmethod
+    def ack(self) -> None:
+        """The work is done and recorded: never deliver it again."""
+
+    @abstractmethod
+    def retry(self, reason: str) -> None:
+        """The work failed: deliver it again, or dead-letter it once attempts run out."""
+
+    @abstractmethod
+    def dead_letter(self, reason: str) -> None:
+        """The work can never succeed: set it aside for an operator."""
+
+
+class WorkQueue(ABC):
+    """Receives the work requests of one named queue, competing with other consumers of it."""
+
+    @abstractmethod
+    def receive(self, timeout: float) -> Delivery | None:
+        """The next delivery, or ``None`` after ``timeout`` seconds without one."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop consuming; unsettled deliveries go back to the queue."""
+
+
+class Subscription(ABC):
+    """A live status-broadcast subscription."""
+
+    @property
+    @abstractmethod
+    def alive(self) -> bool:
+        """Whether events are flowing (connected and subscribed) right now."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop listening."""
+
+
+class MessageBroker(ABC):
+    """Opens publishers, work queues and status subscriptions on one transport."""
+
+    @abstractmethod
+    def publisher(self) -> MessagePublisher:
+        """A publisher for any event: work requests and status events alike."""
+
+    @abstractmethod
+    def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue:
+        """Consume the named durable queue, bound to ``routing_keys``."""
+
+    @abstractmethod
+    def subscribe_status(
+        self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
+    ) -> Subscription:
+        """Call ``on_event`` (on a broker thread) for every status event published from now on.
+
+        ``on_resync`` is called after the subscription recovers from a gap in which events
+        may have been missed, so that the listener can reload the truth.
+        """
+
+    def close(self) -> None:
+        """Release every connection this broker opened."""

@@ -1,0 +1,100 @@
+"""Persistence of documents and workspaces."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from domain.entities import Document, RagConfig, Workspace
+from domain.progress import Progress
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
+
+
+class StatusRepository(ABC):
+    """Stores documents and workspaces and applies each status change atomically.
+
+    A status change is checked against the lifecycle and stored with ``version + 1`` as one
+    atomic step: two writers can never skip or repeat a version, nor slip an illegal move in.
+    The update methods return the changed entity, ``None`` when it does not exist, and raise
+    ``TransitionRejected`` when the move is illegal or ``expected_version`` is stale.
+    """
+
+    @abstractmethod
+    def add_workspace(self, *, user_id: int, name: str) -> Workspace:
+        """Create a workspace in ``provisioning`` at version 1."""
+
+    @abstractmethod
+    def add_document(
+        self,
+        *,
+        user_id: int,
+        workspace_id: int,
+        filename: str,
+        storage_key: str,
+        progress: Progress,
+    ) -> Document:
+        """Create a document in ``pending`` at version 1."""
+
+    @abstractmethod
+    def get_document(self, document_id: int) -> Document | None:
+        """The document, or ``None``."""
+
+    @abstractmethod
+    def get_workspace(self, workspace_id: int) -> Workspace | None:
+        """The workspace, or ``None``."""
+
+    @abstractmethod
+    def list_documents(self, *, user_id: int, workspace_id: int | None = None) -> list[Document]:
+        """A user's documents, optionally of one workspace, oldest first."""
+
+    @abstractmethod
+    def list_workspaces(self, *, user_id: int) -> list[Workspace]:
+        """A user's workspaces, oldest first."""
+
+    @abstractmethod
+    def update_document_status(
+        self,
+        document_id: int,
+        status: DocumentProcessingStatus,
+        *,
+        error: str | None = None,
+        chunk_count: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+        retry: bool = False,
+        expected_version: int | None = None,
+    ) -> Document | None:
+        """Move a document to ``status``; ``error`` is always written, the rest only when given."""
+
+    @abstractmethod
+    def update_workspace_status(
+        self,
+        workspace_id: int,
+        status: WorkspaceStatus,
+        *,
+        message: str | None = None,
+        retry: bool = False,
+        expected_version: int | None = None,
+    ) -> Workspace | None:
+        """Move a workspace to ``status``; ``message`` is always written."""
+
+
+class RagConfigs(ABC):
+    """Stores each workspace's processing settings and each user's defaults for new ones."""
+
+    @abstractmethod
+    def defaults_for(self, user_id: int) -> RagConfig | None:
+        """The user's default settings, or ``None`` when they have set none."""
+
+    @abstractmethod
+    def set_defaults(self, user_id: int, config: RagConfig) -> None:
+        """Store (or replace) the user's default settings."""
+
+    @abstractmethod
+    def for_workspace(self, workspace_id: int) -> RagConfig | None:
+        """The workspace's settings, or ``None`` before it is provisioned."""
+
+    @abstractmethod
+    def save_for_workspace(self, workspace_id: int, config: RagConfig) -> None:
+        """Store (or replace) the workspace's settings."""

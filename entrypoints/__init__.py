@@ -1,0 +1,1 @@
+"""The processes users run: the ``insighthub`` CLI, workers, the server."""

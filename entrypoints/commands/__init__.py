@@ -1,0 +1,1 @@
+"""One module per ``insighthub`` sub-command, each with ``register(subparsers)``."""

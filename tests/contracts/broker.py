@@ -1,0 +1,308 @@
+"""The transport contract: one base class, subclassed per transport (memory, RabbitMQ, NATS, Redis).
+
+A subclass provides ``make_broker``: a factory of brokers that share one private namespace
+(exchange, stream or key prefix) for the test, optionally connected through a ``TcpProxy``,
+with a short redelivery timeout (``REDELIVERY_SECONDS``) and ``MAX_DELIVERIES`` attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol
+
+import pytest
+
+from domain.errors import PublishFailed
+from domain.events import (
+    DocumentStatusUpdated,
+    DocumentUploaded,
+    Event,
+    StatusEvent,
+    WorkspaceStatusUpdated,
+)
+from domain.ports import MessagePublisher, Subscription, WorkQueue
+from domain.ports.messaging import StatusListener
+from domain.progress import Progress
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from tests.support.proxy import TcpProxy
+
+MAX_DELIVERIES = 3
+REDELIVERY_SECONDS = 1.0
+INGESTION = ("ingestion", ("document.uploaded",))
+
+
+class DeadLetterView(Protocol):
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class OperableBroker(Protocol):
+    """The port, plus what the contract needs beyond it: raw publishing, a look at dead letters."""
+
+    def publisher(self) -> MessagePublisher: ...
+
+    def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue: ...
+
+    def subscribe_status(
+        self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
+    ) -> Subscription: ...
+
+    def close(self) -> None: ...
+
+    def publish_raw(self, routing_key: str, body: bytes) -> None: ...
+
+    def dead_letters(self, queue: str) -> Sequence[DeadLetterView]: ...
+
+
+BrokerFactory = Callable[..., OperableBroker]
+
+
+def uploaded(n: int) -> DocumentUploaded:
+    return DocumentUploaded(
+        document_id=n, user_id=1, workspace_id=1, file_path=f"/f/{n}.txt", version=1
+    )
+
+
+def document_status(n: int, version: int) -> DocumentStatusUpdated:
+    return DocumentStatusUpdated(
+        document_id=n,
+        user_id=7,
+        workspace_id=1,
+        filename="a.txt",
+        status=DocumentProcessingStatus.PROCESSING,
+        error=None,
+        chunk_count=0,
+        metadata={"k": [1, 2]},
+        progress=Progress.plan(["Parsing", "Chunking text"]).begin("Parsing"),
+        version=version,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def drain(queue: WorkQueue, count: int, timeout: float) -> list[Event]:
+    """Receive and acknowledge ``count`` deliveries."""
+    got: list[Event] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        delivery = queue.receive(timeout=0.5)
+        if delivery is not None:
+            got.append(delivery.event)
+            delivery.ack()
+    return got
+
+
+class BrokerContract:
+    """Behaviour every transport must show, against a real server where there is one."""
+
+    supports_connection_cut: ClassVar[bool] = True
+
+    @pytest.fixture
+    def make_broker(self) -> BrokerFactory:
+        raise NotImplementedError
+
+    def test_round_trip_delivers_the_exact_event(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        event = uploaded(1)
+        broker.publisher().publish(event)
+        delivery = queue.receive(timeout=10)
+        assert delivery is not None
+        assert delivery.event == event
+        assert delivery.attempt == 1
+        delivery.ack()
+        assert queue.receive(timeout=0.5) is None
+
+    def test_work_is_queued_before_any_consumer_exists(self, make_broker: BrokerFactory) -> None:
+        make_broker().publisher().publish(uploaded(5))
+        queue = make_broker().work_queue(*INGESTION)
+        assert [e.event_id for e in drain(queue, 1, 10)] != []
+
+    def test_competing_consumers_each_get_a_message_once(self, make_broker: BrokerFactory) -> None:
+        publisher = make_broker().publisher()
+        queues = [make_broker().work_queue(*INGESTION) for _ in range(2)]
+        sent = [uploaded(n) for n in range(20)]
+        for event in sent:
+            publisher.publish(event)
+        received: list[list[str]] = [[], []]
+        lock = threading.Lock()
+
+        def consume(index: int) -> None:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with lock:
+                    if sum(map(len, received)) >= len(sent):
+                        return
+                delivery = queues[index].receive(timeout=0.2)
+                if delivery is None:
+                    continue
+                time.sleep(0.01)  # a little work, so that both consumers get a share
+                delivery.ack()
+                with lock:
+                    received[index].append(delivery.event.event_id)
+
+        threads = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        everything = received[0] + received[1]
+        assert sorted(everything) == sorted(e.event_id for e in sent)
+        assert all(received), f"one consumer got nothing: {[len(r) for r in received]}"
+
+    def test_unacknowledged_work_is_redelivered_to_another_consumer(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        first = make_broker().work_queue(*INGESTION)
+        second = make_broker().work_queue(*INGESTION)
+        event = uploaded(3)
+        make_broker().publisher().publish(event)
+        taken = first.receive(timeout=10)
+        assert taken is not None
+        assert taken.event.event_id == event.event_id
+        first.close()  # the consumer dies holding the delivery
+        redelivered = None
+        deadline = time.monotonic() + REDELIVERY_SECONDS + 15
+        while redelivered is None and time.monotonic() < deadline:
+            redelivered = second.receive(timeout=0.5)
+        assert redelivered is not None, "the unacknowledged delivery never came back"
+        assert redelivered.event == event
+        assert redelivered.attempt >= 2
+        redelivered.ack()
+
+    def test_malformed_bodies_are_dead_lettered_and_good_work_flows(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        bad = [
+            b"not json at all",
+            b'{"schema": 1, "routing_key": "document.uploaded", "message": {"x": 1}}',
+            b'{"schema": 99, "routing_key": "document.uploaded", "message": {}}',
+            b"\xff\xfe\x00binary",
+        ]
+        for body in bad:
+            broker.publish_raw("document.uploaded", body)
+        good = uploaded(9)
+        broker.publisher().publish(good)
+        assert drain(queue, 1, 15) == [good]
+        wait_for(lambda: len(broker.dead_letters("ingestion")) >= len(bad), 15, "dead letters")
+        dead = broker.dead_letters("ingestion")
+        assert sorted(d.body for d in dead) == sorted(bad)
+        assert all(d.reason for d in dead)
+
+    def test_failing_work_is_dead_lettered_after_bounded_attempts(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        poison, good = uploaded(11), uploaded(12)
+        publisher = broker.publisher()
+        publisher.publish(poison)
+        publisher.publish(good)
+        attempts: list[int] = []
+        good_seen = False
+        deadline = time.monotonic() + 30 + MAX_DELIVERIES * REDELIVERY_SECONDS
+        while time.monotonic() < deadline and not (good_seen and len(attempts) >= MAX_DELIVERIES):
+            delivery = queue.receive(timeout=0.5)
+            if delivery is None:
+                continue
+            if delivery.event.event_id == poison.event_id:
+                attempts.append(delivery.attempt)
+                delivery.retry("handler keeps failing")
+            else:
+                good_seen = True
+                delivery.ack()
+        assert good_seen
+        assert attempts == list(range(1, MAX_DELIVERIES + 1))
+        wait_for(lambda: len(broker.dead_letters("ingestion")) == 1, 15, "the dead letter")
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
+
+    def test_status_broadcast_reaches_every_subscriber_instance(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        received: list[list[StatusEvent]] = [[], []]
+        subscriptions = [make_broker().subscribe_status(received[i].append) for i in range(2)]
+        sent: list[StatusEvent] = [document_status(1, v) for v in range(1, 6)]
+        sent.append(
+            WorkspaceStatusUpdated(
+                workspace_id=4,
+                user_id=7,
+                name="w",
+                status=WorkspaceStatus.READY,
+                message=None,
+                version=2,
+            )
+        )
+        publisher = make_broker().publisher()
+        for event in sent:
+            publisher.publish(event)
+        wait_for(lambda: all(len(r) == len(sent) for r in received), 15, "both subscribers")
+        assert received[0] == sent
+        assert received[1] == sent
+        assert all(s.alive for s in subscriptions)
+        for subscription in subscriptions:
+            subscription.close()
+
+    def test_work_and_status_do_not_mix(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        heard: list[StatusEvent] = []
+        broker.subscribe_status(heard.append)
+        queue = broker.work_queue(*INGESTION)
+        publisher = broker.publisher()
+        publisher.publish(uploaded(1))
+        publisher.publish(document_status(1, 2))
+        assert [e.routing_key for e in drain(queue, 2, 3)] == ["document.uploaded"]
+        wait_for(lambda: len(heard) == 1, 10, "the status event")
+        assert heard[0].routing_key == "document.status.updated"
+
+    def test_connection_cut_loses_no_confirmed_message(self, make_broker: BrokerFactory) -> None:
+        if not self.supports_connection_cut:
+            pytest.skip("an in-process transport has no connection to cut")
+        with TcpProxy(*self.server_address()) as proxy:
+            through_proxy = make_broker(proxy=proxy)
+            publisher = through_proxy.publisher()
+            resyncs: list[bool] = []
+            heard: list[StatusEvent] = []
+            subscription = through_proxy.subscribe_status(
+                heard.append, lambda: resyncs.append(True)
+            )
+            sent = [uploaded(n) for n in range(30)]
+            failures = 0
+            for n, event in enumerate(sent):
+                if n == 10:
+                    proxy.cut()
+                    threading.Timer(2.0, proxy.restore).start()
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        publisher.publish(event)
+                        break
+                    except PublishFailed:
+                        failures += 1
+                        assert time.monotonic() < deadline, "publishing never recovered"
+                        time.sleep(0.2)
+            assert failures > 0, "a publish during the cut claimed success"
+            consumer = make_broker().work_queue(*INGESTION)
+            got = drain(consumer, len(sent), 30)
+            assert {e.event_id for e in sent} <= {e.event_id for e in got}
+            # The subscription behind the proxy comes back, says so, and hears new events.
+            wait_for(lambda: subscription.alive and bool(resyncs), 30, "the resubscription")
+            status = document_status(2, 9)
+            make_broker().publisher().publish(status)
+            wait_for(lambda: status in heard, 15, "a status event after the cut")
+            subscription.close()
+
+    def server_address(self) -> tuple[str, int]:
+        raise NotImplementedError
