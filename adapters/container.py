@@ -119,7 +119,7 @@ class Container(containers.DeclarativeContainer):
     """Wires the application from ``config`` (the validated ``Settings``)."""
 
     config = providers.Configuration(strict=True)
-    opened = providers.Singleton(dict)
+    opened: providers.Singleton[Opened] = providers.Singleton(dict)
 
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,

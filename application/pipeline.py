@@ -26,8 +26,9 @@ def document_steps(workspace: Workspace) -> Sequence[str]:
 def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     """Deterministic chunks of at most ``size`` characters, ``overlap`` shared between neighbours.
 
-    A chunk ends at the last whitespace inside its window when there is one, so that words
-    are not cut; the next chunk starts ``overlap`` characters before that end.
+    A chunk ends at the last whitespace inside its window when there is one, and the next
+    starts at the first word that begins within ``overlap`` characters before that end, so
+    that words are not cut.
     """
     if size <= 0 or not 0 <= overlap < size:
         raise ValueError(f"need 0 <= overlap < size, got size={size} overlap={overlap}")
@@ -45,7 +46,11 @@ def split_text(text: str, *, size: int, overlap: int) -> list[str]:
             chunks.append(chunk)
         if end >= len(text):
             break
-        start = max(end - overlap, start + 1)
+        next_start = end - overlap
+        if 0 < next_start < end and text[next_start - 1] != " ":
+            space = text.find(" ", next_start, end)
+            next_start = end if space == -1 else space + 1
+        start = max(next_start, start + 1)
     return chunks
 
 

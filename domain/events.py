@@ -212,6 +212,9 @@ def decode(body: bytes | str) -> Event:
     event_type = EVENT_TYPES.get(routing_key) if isinstance(routing_key, str) else None
     if event_type is None:
         raise MalformedMessage(f"unknown routing key {routing_key!r}")
+    for key in ("event_id", "occurred_at"):
+        if not isinstance(envelope.get(key), str):
+            raise MalformedMessage(f"envelope field '{key}' is missing or not a string")
     message = envelope.get("message")
     if not isinstance(message, dict):
         raise MalformedMessage("'message' is not a JSON object")

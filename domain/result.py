@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, NoReturn, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -64,10 +64,11 @@ class Err(Generic[E]):
     def unwrap_or(self, default: U) -> U:
         return default
 
-    def map(self, fn: Callable[[object], object]) -> Err[E]:
+    # ``Any`` so that on a ``Result`` the callback's type is inferred from the ``Ok`` side.
+    def map(self, fn: Callable[[Any], Any]) -> Err[E]:
         return self
 
-    def and_then(self, fn: Callable[[object], object]) -> Err[E]:
+    def and_then(self, fn: Callable[[Any], Any]) -> Err[E]:
         return self
 
 

@@ -1,0 +1,108 @@
+"""The rules of the codebase, checked: layers, our own packages, no IO at import time."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OUR_PACKAGES = ("domain", "application", "adapters", "entrypoints", "migrations")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    executable = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run(
+        [str(executable), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+    )
+
+
+def test_the_import_contracts_are_kept() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout
+
+
+def test_the_contracts_have_no_exceptions() -> None:
+    assert "ignore_imports" not in (ROOT / ".importlinter").read_text()
+
+
+def test_the_forbidden_contract_bites(tmp_path: Path) -> None:
+    copy = tmp_path / "tree"
+    copy.mkdir()
+    shutil.copy(ROOT / ".importlinter", copy)
+    for package in ("domain", "application", "adapters", "entrypoints"):
+        shutil.copytree(
+            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    status = copy / "domain" / "status.py"
+    status.write_text("import sqlalchemy\n" + status.read_text())
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout
+    assert "domain.status -> sqlalchemy" in result.stdout
+
+
+def test_the_layers_contract_bites(tmp_path: Path) -> None:
+    copy = tmp_path / "tree"
+    copy.mkdir()
+    shutil.copy(ROOT / ".importlinter", copy)
+    for package in ("domain", "application", "adapters", "entrypoints"):
+        shutil.copytree(
+            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    service = copy / "application" / "status_service.py"
+    service.write_text("import adapters.memory.repository\n" + service.read_text())
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "application.status_service -> adapters.memory.repository" in result.stdout
+
+
+@pytest.mark.parametrize("package", OUR_PACKAGES)
+def test_our_packages_are_the_ones_imported(package: str) -> None:
+    module = __import__(package)
+    assert module.__file__ is not None
+    assert Path(module.__file__).resolve().is_relative_to(ROOT)
+
+
+def test_no_namesake_distribution_is_installed() -> None:
+    installed = {
+        (dist.metadata["Name"] or "").lower().replace("_", "-")
+        for dist in importlib.metadata.distributions()
+    }
+    assert installed.isdisjoint(OUR_PACKAGES)
+
+
+def test_importing_every_module_does_no_io() -> None:
+    # A fresh interpreter with sockets disabled imports every module of ours.
+    probe = """
+import pkgutil, importlib, socket, sys
+def refuse(*args, **kwargs):
+    raise AssertionError("network IO at import time")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+for package in ("domain", "application", "adapters", "entrypoints"):
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        importlib.import_module(info.name)
+print("imported")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "imported" in result.stdout
