@@ -8,6 +8,8 @@ connected; ``close_container`` closes exactly what was opened.
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -16,6 +18,8 @@ from dependency_injector import containers, providers
 from adapters.files.local import LocalFileStorage
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.chunks import InMemoryChunkIndex
+from adapters.memory.graph import InMemoryGraphStore
+from adapters.memory.leases import InMemoryDocumentLeases
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
@@ -23,14 +27,22 @@ from adapters.processing.embedding import FeatureHashingEmbedder
 from adapters.processing.extraction import FileTextExtractor
 from adapters.settings import Settings
 from application.documents import Documents
-from application.handlers import ProcessDocument, ProvisionWorkspace
+from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
-from application.pipeline import IngestionSteps
+from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
+from application.recovery import LeaseSweeper
 from application.status_service import StatusService
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
-from domain.ports import FileStorage, MessageBroker, RagConfigs, StatusRepository
-from domain.ports.processing import ChunkIndex
+from domain.ports import (
+    DocumentLeases,
+    FileStorage,
+    MessageBroker,
+    MessagePublisher,
+    RagConfigs,
+    StatusRepository,
+)
+from domain.ports.processing import ChunkIndex, GraphStore
 
 
 class _Closable(Protocol):
@@ -111,8 +123,47 @@ def _sql_chunk_index(database: Any) -> ChunkIndex:
     return SqlChunkIndex(database.session_factory)
 
 
-def _default_rag_config(workspace_id: int) -> RagConfig:
-    return RagConfig()
+def _sql_graph_store(database: Any) -> GraphStore:
+    from adapters.sql.graph import SqlGraphStore
+
+    return SqlGraphStore(database.session_factory)
+
+
+def _sql_leases(database: Any) -> DocumentLeases:
+    from adapters.sql.leases import SqlDocumentLeases
+
+    return SqlDocumentLeases(database.session_factory)
+
+
+def _rag_config_lookup(rag_configs: RagConfigs) -> Callable[[int], RagConfig]:
+    def rag_config_for(workspace_id: int) -> RagConfig:
+        return rag_configs.for_workspace(workspace_id) or RagConfig()
+
+    return rag_config_for
+
+
+def _worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _stage_handler(
+    name: str,
+    runner: JobRunner,
+    steps: DocumentSteps,
+    publisher: MessagePublisher,
+    leases: DocumentLeases,
+    owner: str,
+    lease_seconds: float,
+) -> RunStage:
+    return RunStage(
+        STAGES_BY_NAME[name],
+        runner,
+        steps.for_stage,
+        publisher,
+        leases,
+        owner=owner,
+        lease_seconds=lease_seconds,
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -169,6 +220,16 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(InMemoryChunkIndex),
         sql=providers.Singleton(_sql_chunk_index, database),
     )
+    graph_store: providers.Provider[GraphStore] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryGraphStore),
+        sql=providers.Singleton(_sql_graph_store, database),
+    )
+    leases: providers.Provider[DocumentLeases] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryDocumentLeases, repository),
+        sql=providers.Singleton(_sql_leases, database),
+    )
     # With outbox delivery the repository records each status event in the status change's
     # own transaction and the relay publishes it; the service then publishes nothing itself.
     status_publisher = providers.Selector(
@@ -184,22 +245,39 @@ class Container(containers.DeclarativeContainer):
         storage,
         publisher,
         max_upload_bytes=config.max_upload_bytes,
+        plan_for=providers.Singleton(Planner, rag_configs),
     )
 
-    rag_config_for = providers.Object(_default_rag_config)
-    ingestion_steps = providers.Singleton(
-        IngestionSteps,
+    worker_identity = providers.Singleton(_worker_identity)
+    document_steps = providers.Singleton(
+        DocumentSteps,
         storage,
         providers.Singleton(FileTextExtractor),
         providers.Singleton(FeatureHashingEmbedder),
         chunk_index,
-        rag_config_for,
+        graph_store,
+        providers.Singleton(_rag_config_lookup, rag_configs),
     )
     job_runner = providers.Singleton(JobRunner, status_service)
-    process_document = providers.Singleton(
-        ProcessDocument, job_runner, ingestion_steps.provided.steps
+    stage_handler = providers.Factory(
+        _stage_handler,
+        runner=job_runner,
+        steps=document_steps,
+        publisher=publisher,
+        leases=leases,
+        owner=worker_identity,
+        lease_seconds=config.worker_lease_seconds,
     )
-    provision_workspace = providers.Singleton(ProvisionWorkspace, status_service)
+    provision_workspace = providers.Singleton(ProvisionWorkspace, status_service, rag_configs)
+    lease_sweeper = providers.Singleton(
+        LeaseSweeper,
+        status_service,
+        leases,
+        storage,
+        publisher,
+        owner=worker_identity,
+        lease_seconds=config.worker_lease_seconds,
+    )
 
 
 def build_container(

@@ -2,51 +2,129 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
-from application.jobs import JobRunner, JobStep
+from application.jobs import TERMINAL, JobRunner, JobStep
+from application.pipeline import Stage
 from application.status_service import StatusService
-from domain.events import DocumentUploaded, Event, WorkspaceCreated
+from domain.entities import RagConfig
+from domain.events import Event, WorkspaceCreated
+from domain.ports import DocumentLeases, MessagePublisher, RagConfigs
 from domain.result import Err
-from domain.status import WorkspaceStatus
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 log = logging.getLogger(__name__)
 
 
-class ProcessDocument:
-    """Runs an uploaded document through the given steps."""
+@contextlib.contextmanager
+def holding_lease(
+    leases: DocumentLeases, document_id: int, owner: str, seconds: float
+) -> Iterator[bool]:
+    """Hold the document's lease, renewed in the background, for the duration of the block."""
+    if not leases.acquire(document_id, owner, seconds):
+        yield False
+        return
+    stop = threading.Event()
 
-    def __init__(self, runner: JobRunner, steps: Callable[[], list[JobStep]]) -> None:
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            if not leases.acquire(document_id, owner, seconds):
+                log.warning("lease lost to another worker", extra={"document_id": document_id})
+                return
+
+    renewer = threading.Thread(target=renew, name=f"lease-{document_id}", daemon=True)
+    renewer.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        renewer.join()
+        leases.release(document_id, owner)
+
+
+class RunStage:
+    """Runs one pipeline stage for a document, then hands it on to the next stage.
+
+    Idempotent under redelivery: a settled document is left alone, a stage whose steps are
+    already recorded only repeats its hand-off, and a document whose lease another live worker
+    holds is that worker's. The delivery is acknowledged only after the hand-off is published.
+    """
+
+    def __init__(
+        self,
+        stage: Stage,
+        runner: JobRunner,
+        steps: Callable[[Stage], list[JobStep]],
+        work_publisher: MessagePublisher,
+        leases: DocumentLeases,
+        *,
+        owner: str,
+        lease_seconds: float,
+    ) -> None:
+        self.stage = stage
         self._runner = runner
         self._steps = steps
+        self._work = work_publisher
+        self._leases = leases
+        self._owner = owner
+        self._lease_seconds = lease_seconds
 
     def __call__(self, event: Event) -> None:
-        if not isinstance(event, DocumentUploaded):
-            raise TypeError(f"expected document.uploaded, got {event.routing_key}")
-        outcome = self._runner.run(event.document_id, self._steps())
-        if isinstance(outcome, Err):
-            # Missing, or superseded by another worker: there is nothing left to do here.
-            log.warning(outcome.error, extra={"document_id": event.document_id})
+        if not isinstance(event, self.stage.consumes):
+            raise TypeError(f"stage {self.stage.name} got {event.routing_key}")
+        context = {"document_id": event.document_id, "event_id": event.event_id}
+        document = self._runner.repository.get_document(event.document_id)
+        if document is None or document.processing_status in TERMINAL:
+            log.info("nothing to do: document missing or settled", extra=context)
             return
-        document = outcome.value.document
-        log.info(
-            "document %s",
-            "already settled" if outcome.value.skipped else document.processing_status.value,
-            extra={"document_id": document.id, "version": document.version},
-        )
+        if not self.stage.enabled_for(document.progress):
+            log.info("stage %s is not in this document's plan", self.stage.name, extra=context)
+            return
+        with holding_lease(self._leases, document.id, self._owner, self._lease_seconds) as held:
+            if not held:
+                log.info("another worker holds this document", extra=context)
+                return
+            outcome = self._runner.run(document.id, self._steps(self.stage))
+            if isinstance(outcome, Err):
+                log.warning(outcome.error, extra=context)
+                return
+            after = outcome.value.document
+            if (
+                after.processing_status is DocumentProcessingStatus.PROCESSING
+                and self.stage.hands_on is not None
+                and after.progress.all_completed(self.stage.labels)
+            ):
+                self._work.publish(
+                    self.stage.hands_on(
+                        document_id=after.id,
+                        user_id=after.user_id,
+                        workspace_id=after.workspace_id,
+                        version=after.version,
+                    )
+                )
+            log.info(
+                "stage %s done: %s",
+                self.stage.name,
+                after.processing_status.value,
+                extra={**context, "version": after.version},
+            )
 
 
 class ProvisionWorkspace:
-    """Makes a workspace ready to take documents."""
+    """Gives a workspace its processing settings (from the owner's defaults) and storage."""
 
     def __init__(
         self,
         status_service: StatusService,
-        prepare: Callable[[int], None] = lambda workspace_id: None,
+        rag_configs: RagConfigs,
+        prepare_storage: Callable[[int], None] = lambda workspace_id: None,
     ) -> None:
         self._status = status_service
-        self._prepare = prepare
+        self._rag_configs = rag_configs
+        self._prepare_storage = prepare_storage
 
     def __call__(self, event: Event) -> None:
         if not isinstance(event, WorkspaceCreated):
@@ -54,17 +132,35 @@ class ProvisionWorkspace:
         workspace = self._status.repository.get_workspace(event.workspace_id)
         if workspace is None or workspace.status is not WorkspaceStatus.PROVISIONING:
             return  # gone, or already settled by an earlier delivery
-        try:
-            self._prepare(workspace.id)
-        except Exception as exc:  # whatever failed, the user must see it as an error status
-            log.exception("provisioning failed", extra={"workspace_id": workspace.id})
-            self._status.update_workspace_status(
+        config = self._rag_configs.defaults_for(workspace.user_id) or RagConfig()
+        problems = config.problems()
+        if problems:
+            self._settle(
                 workspace.id,
+                workspace.version,
                 WorkspaceStatus.ERROR,
-                message=f"provisioning failed: {exc}",
-                expected_version=workspace.version,
+                "invalid processing settings: " + "; ".join(problems),
             )
             return
-        self._status.update_workspace_status(
-            workspace.id, WorkspaceStatus.READY, expected_version=workspace.version
+        try:
+            self._rag_configs.save_for_workspace(workspace.id, config)
+            self._prepare_storage(workspace.id)
+        except Exception as exc:  # whatever failed, the user must see it as an error status
+            log.exception("provisioning failed", extra={"workspace_id": workspace.id})
+            self._settle(
+                workspace.id,
+                workspace.version,
+                WorkspaceStatus.ERROR,
+                f"provisioning failed: {exc}",
+            )
+            return
+        self._settle(workspace.id, workspace.version, WorkspaceStatus.READY, None)
+
+    def _settle(
+        self, workspace_id: int, version: int, status: WorkspaceStatus, message: str | None
+    ) -> None:
+        result = self._status.update_workspace_status(
+            workspace_id, status, message=message, expected_version=version
         )
+        if isinstance(result, Err):
+            log.warning(result.error, extra={"workspace_id": workspace_id})

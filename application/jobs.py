@@ -18,6 +18,7 @@ from typing import Any
 
 from application.status_service import StatusService
 from domain.entities import Document
+from domain.ports import StatusRepository
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus
@@ -64,6 +65,10 @@ class JobRunner:
         self._status = status_service
         self._clock = clock
 
+    @property
+    def repository(self) -> StatusRepository:
+        return self._status.repository
+
     def run(
         self,
         document_id: int,
@@ -86,6 +91,10 @@ class JobRunner:
         missing = [s.label for s in steps if s.label not in document.progress.labels]
         if missing:
             return Err(f"document {document_id}: steps {missing} are not in its plan")
+        if document.progress.all_completed(s.label for s in steps):
+            # A redelivered request whose steps were already recorded: only the hand-off
+            # after it may be missing, and that is the caller's to repeat.
+            return Ok(JobOutcome(document, context, skipped=True))
 
         progress = document.progress
         seconds = dict(document.metadata.get("step_seconds", {}))

@@ -1,26 +1,105 @@
-"""Document processing as job steps: parse, chunk, embed, index."""
+"""Document processing as pipeline stages of job steps.
+
+Each stage is deployable as its own worker and hands the document on through the work queue:
+
+    document.uploaded → ingestion (Parsing, Chunking text)
+    document.chunked  → embeddings (Generating embeddings, Indexing to vector store)
+    document.embedded → graph (Building graph; only where the workspace enables it)
+
+A document's plan (its step list) is fixed at upload from its workspace's settings; the
+document becomes ``ready`` when the last step of its plan completes, whichever stage that is.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from application.graph import build_graph
 from application.jobs import JobContext, JobStep, StepFailed
-from domain.entities import Chunk, RagConfig, Workspace
-from domain.ports.processing import ChunkIndex, Embedder, TextExtractor, UnreadableFile
-from domain.ports.storage import FileStorage
+from domain.entities import Chunk, Document, RagConfig, Workspace
+from domain.events import DocumentChunked, DocumentEmbedded, DocumentUploaded, DocumentWork
+from domain.ports import FileStorage, RagConfigs
+from domain.ports.processing import (
+    ChunkIndex,
+    Embedder,
+    GraphStore,
+    TextExtractor,
+    UnreadableFile,
+)
+from domain.progress import Progress
 
 PARSING = "Parsing"
 CHUNKING = "Chunking text"
 EMBEDDING = "Generating embeddings"
 INDEXING = "Indexing to vector store"
-DOCUMENT_STEPS: tuple[str, ...] = (PARSING, CHUNKING, EMBEDDING, INDEXING)
+GRAPHING = "Building graph"
 
 SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".html", ".htm", ".pdf"})
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A part of the pipeline that one kind of worker runs."""
+
+    name: str
+    labels: tuple[str, ...]
+    consumes: type[DocumentWork]
+    hands_on: type[DocumentChunked] | type[DocumentEmbedded] | None
+
+    def enabled_for(self, progress: Progress) -> bool:
+        return any(label in progress.labels for label in self.labels)
+
+
+INGESTION = Stage("ingestion", (PARSING, CHUNKING), DocumentUploaded, DocumentChunked)
+EMBEDDINGS = Stage("embeddings", (EMBEDDING, INDEXING), DocumentChunked, DocumentEmbedded)
+GRAPH = Stage("graph", (GRAPHING,), DocumentEmbedded, None)
+STAGES: tuple[Stage, ...] = (INGESTION, EMBEDDINGS, GRAPH)
+STAGES_BY_NAME = {stage.name: stage for stage in STAGES}
+DOCUMENT_STEPS: tuple[str, ...] = INGESTION.labels + EMBEDDINGS.labels
+
+
+def plan_for(config: RagConfig) -> tuple[str, ...]:
+    """The step list of a document processed under ``config``."""
+    return DOCUMENT_STEPS + (GRAPH.labels if config.graph_enabled else ())
+
+
 def document_steps(workspace: Workspace) -> Sequence[str]:
-    """The step plan of a document uploaded into ``workspace``."""
-    return DOCUMENT_STEPS
+    """The plan under the default settings (used where no settings store is wired)."""
+    return plan_for(RagConfig())
+
+
+def stage_for_step(label: str) -> Stage:
+    return next(stage for stage in STAGES if label in stage.labels)
+
+
+def work_request_for(stage: Stage, document: Document, *, file_path: str) -> DocumentWork:
+    """The work request that starts ``stage`` for ``document``."""
+    if stage.consumes is DocumentUploaded:
+        return DocumentUploaded(
+            document_id=document.id,
+            user_id=document.user_id,
+            workspace_id=document.workspace_id,
+            file_path=file_path,
+            version=document.version,
+        )
+    request = DocumentChunked if stage.consumes is DocumentChunked else DocumentEmbedded
+    return request(
+        document_id=document.id,
+        user_id=document.user_id,
+        workspace_id=document.workspace_id,
+        version=document.version,
+    )
+
+
+class Planner:
+    """Decides a new document's step list from its workspace's settings."""
+
+    def __init__(self, rag_configs: RagConfigs) -> None:
+        self._rag_configs = rag_configs
+
+    def __call__(self, workspace: Workspace) -> tuple[str, ...]:
+        return plan_for(self._rag_configs.for_workspace(workspace.id) or RagConfig())
 
 
 def split_text(text: str, *, size: int, overlap: int) -> list[str]:
@@ -54,8 +133,12 @@ def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     return chunks
 
 
-class IngestionSteps:
-    """The four steps of the seed's ingestion worker, built on the processing ports."""
+class DocumentSteps:
+    """Every step of the pipeline, built on the processing ports.
+
+    Steps of different stages may run in different processes: whatever a later stage needs
+    is read back from the stores (chunks from the index), never passed in memory.
+    """
 
     def __init__(
         self,
@@ -63,21 +146,28 @@ class IngestionSteps:
         extractor: TextExtractor,
         embedder: Embedder,
         index: ChunkIndex,
+        graph: GraphStore,
         rag_config_for: Callable[[int], RagConfig],
     ) -> None:
         self._storage = storage
         self._extractor = extractor
         self._embedder = embedder
         self._index = index
+        self._graph = graph
         self._rag_config_for = rag_config_for
 
-    def steps(self) -> list[JobStep]:
-        return [
-            JobStep(PARSING, self.parse),
-            JobStep(CHUNKING, self.chunk),
-            JobStep(EMBEDDING, self.embed),
-            JobStep(INDEXING, self.index),
-        ]
+    def for_stage(self, stage: Stage) -> list[JobStep]:
+        table = {
+            PARSING: self.parse,
+            CHUNKING: self.chunk,
+            EMBEDDING: self.embed,
+            INDEXING: self.index,
+            GRAPHING: self.build_graph,
+        }
+        return [JobStep(label, table[label]) for label in stage.labels]
+
+    def all_steps(self) -> list[JobStep]:
+        return [step for stage in STAGES for step in self.for_stage(stage)]
 
     def parse(self, context: JobContext) -> None:
         document = context.document
@@ -95,25 +185,46 @@ class IngestionSteps:
 
     def chunk(self, context: JobContext) -> None:
         config = self._rag_config_for(context.document.workspace_id)
-        chunks = split_text(
+        texts = split_text(
             context.values["text"], size=config.chunk_size, overlap=config.chunk_overlap
         )
-        if not chunks:
+        if not texts:
             raise StepFailed("the document contains no text")
-        context.values["chunks"] = chunks
-        context.chunk_count = len(chunks)
+        # Stored now, without vectors, so that the embeddings stage can run elsewhere.
+        document_id = context.document.id
+        self._index.replace(
+            document_id, [Chunk(document_id, n, text, ()) for n, text in enumerate(texts)]
+        )
+        context.chunk_count = len(texts)
+        context.metadata["chunk_size"] = config.chunk_size
+        context.metadata["chunk_overlap"] = config.chunk_overlap
 
     def embed(self, context: JobContext) -> None:
-        context.values["vectors"] = self._embedder.embed(context.values["chunks"])
+        chunks = self._index.chunks(context.document.id)
+        if not chunks:
+            raise StepFailed("no chunks were stored for the document; retry it")
+        context.values["chunks"] = chunks
+        context.values["vectors"] = self._embedder.embed([c.text for c in chunks])
         context.metadata["embedding_model"] = self._embedder.name
         context.metadata["embedding_dimensions"] = self._embedder.dimensions
 
     def index(self, context: JobContext) -> None:
         document_id = context.document.id
-        chunks = [
-            Chunk(document_id, position, text, vector)
-            for position, (text, vector) in enumerate(
-                zip(context.values["chunks"], context.values["vectors"], strict=True)
-            )
-        ]
-        self._index.replace(document_id, chunks)
+        chunks: list[Chunk] = context.values["chunks"]
+        vectors = context.values["vectors"]
+        self._index.replace(
+            document_id,
+            [
+                Chunk(document_id, c.position, c.text, vector)
+                for c, vector in zip(chunks, vectors, strict=True)
+            ],
+        )
+        context.chunk_count = len(chunks)
+
+    def build_graph(self, context: JobContext) -> None:
+        document_id = context.document.id
+        chunks = self._index.chunks(document_id)
+        nodes, edges = build_graph([c.text for c in chunks])
+        self._graph.replace(document_id, nodes, edges)
+        context.metadata["graph_nodes"] = len(nodes)
+        context.metadata["graph_edges"] = len(edges)

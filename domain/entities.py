@@ -71,3 +71,20 @@ class Chunk:
     position: int
     text: str
     vector: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """An entity found in a document (a recurring proper noun or key phrase)."""
+
+    label: str
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class GraphEdge:
+    """Two entities that occur in the same chunk, weighted by how many chunks they share."""
+
+    source: str
+    target: str
+    weight: int

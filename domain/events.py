@@ -153,11 +153,45 @@ class WorkspaceCreated(Event):
     version: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentChunked(Event):
+    """Work request: the document's text is chunked; embed and index it."""
+
+    routing_key: ClassVar[str] = "document.chunked"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
+
+    document_id: int
+    user_id: int
+    workspace_id: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentEmbedded(Event):
+    """Work request: the document's chunks are indexed; build its graph."""
+
+    routing_key: ClassVar[str] = "document.embedded"
+    kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
+
+    document_id: int
+    user_id: int
+    workspace_id: int
+    version: int
+
+
 StatusEvent: TypeAlias = DocumentStatusUpdated | WorkspaceStatusUpdated
+DocumentWork: TypeAlias = DocumentUploaded | DocumentChunked | DocumentEmbedded
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.routing_key: cls
-    for cls in (DocumentStatusUpdated, WorkspaceStatusUpdated, DocumentUploaded, WorkspaceCreated)
+    for cls in (
+        DocumentStatusUpdated,
+        WorkspaceStatusUpdated,
+        DocumentUploaded,
+        WorkspaceCreated,
+        DocumentChunked,
+        DocumentEmbedded,
+    )
 }
 
 STATUS_ROUTING_KEYS: tuple[str, ...] = tuple(
@@ -166,8 +200,10 @@ STATUS_ROUTING_KEYS: tuple[str, ...] = tuple(
 
 # Each named work queue and the work requests bound to it; competing workers share a queue.
 WORK_QUEUES: dict[str, tuple[str, ...]] = {
-    "ingestion": (DocumentUploaded.routing_key,),
     "provisioning": (WorkspaceCreated.routing_key,),
+    "ingestion": (DocumentUploaded.routing_key,),
+    "embeddings": (DocumentChunked.routing_key,),
+    "graph": (DocumentEmbedded.routing_key,),
 }
 
 

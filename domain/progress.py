@@ -63,6 +63,19 @@ class Progress:
     def fail(self, label: str) -> Progress:
         return self._with(label, StepState.FAILED)
 
+    def interrupt(self) -> Progress:
+        """Steps that were under way go back to pending (their worker is gone)."""
+        return Progress(
+            tuple(Step(s.label) if s.state is StepState.ACTIVE else s for s in self.steps)
+        )
+
+    def all_completed(self, labels: Iterable[str]) -> bool:
+        done = {s.label for s in self.steps if s.completed}
+        return all(label in done for label in labels)
+
+    def first_incomplete(self) -> str | None:
+        return next((s.label for s in self.steps if not s.completed), None)
+
     def reset(self) -> Progress:
         return Progress(tuple(Step(step.label) for step in self.steps))
 

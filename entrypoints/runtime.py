@@ -2,44 +2,100 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from adapters.container import Container
+from application.pipeline import STAGES
 from application.worker import Worker, WorkHandler
 from domain.events import WORK_QUEUES
 from domain.ports import WorkQueue
 
+log = logging.getLogger(__name__)
+
+WORKER_KINDS = ("provisioning", *(stage.name for stage in STAGES))
+
 
 def handlers_for(container: Container, queue: str) -> dict[str, WorkHandler]:
     """The handler of every routing key bound to ``queue``."""
-    table: dict[str, dict[str, WorkHandler]] = {
-        "ingestion": {"document.uploaded": container.process_document()},
-        "provisioning": {"workspace.created": container.provision_workspace()},
-    }
-    if queue not in table:
-        raise ValueError(f"unknown worker {queue!r}; choose from {', '.join(sorted(table))}")
-    return table[queue]
+    if queue == "provisioning":
+        return {"workspace.created": container.provision_workspace()}
+    stage = next((s for s in STAGES if s.name == queue), None)
+    if stage is None:
+        raise ValueError(f"unknown worker {queue!r}; choose from {', '.join(WORKER_KINDS)}")
+    return {stage.consumes.routing_key: container.stage_handler(name=stage.name)}
 
 
 def _work(worker: Worker, queue: WorkQueue, stop: threading.Event) -> None:
     try:
         worker.run(stop)
+    except Exception:  # a consumer that cannot go on must not take the process down silently
+        log.exception("worker thread stopped")
+        stop.set()
     finally:
         queue.close()
 
 
 def start_worker_threads(
-    container: Container, queues: Sequence[str], stop: threading.Event, *, poll_seconds: float = 0.2
+    container: Container,
+    queues: Sequence[str],
+    stop: threading.Event,
+    *,
+    poll_seconds: float = 0.2,
+    concurrency: int = 1,
+    on_beat: Callable[[], None] | None = None,
 ) -> list[threading.Thread]:
-    """One thread per queue, each with its own consumer, running until ``stop`` is set."""
+    """``concurrency`` threads per queue, each a competing consumer, running until ``stop``."""
     threads = []
     for name in queues:
-        queue = container.broker().work_queue(name, WORK_QUEUES[name])
-        worker = Worker(queue, handlers_for(container, name), poll_seconds=poll_seconds)
-        thread = threading.Thread(
-            target=_work, args=(worker, queue, stop), name=f"worker-{name}", daemon=True
-        )
-        thread.start()
-        threads.append(thread)
+        for n in range(concurrency):
+            queue = container.broker().work_queue(name, WORK_QUEUES[name])
+            worker = Worker(
+                queue, handlers_for(container, name), poll_seconds=poll_seconds, on_beat=on_beat
+            )
+            thread = threading.Thread(
+                target=_work, args=(worker, queue, stop), name=f"worker-{name}-{n}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
     return threads
+
+
+def start_sweeper_thread(
+    container: Container, stop: threading.Event, *, every_seconds: float
+) -> threading.Thread:
+    """Periodically take up documents whose worker vanished (see ``LeaseSweeper``)."""
+    sweeper = container.lease_sweeper()
+
+    def sweep() -> None:
+        while not stop.wait(every_seconds):
+            try:
+                sweeper.sweep()
+            except Exception:  # a failed sweep is retried on the next tick
+                log.exception("lease sweep failed")
+
+    thread = threading.Thread(target=sweep, name="lease-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+class Heartbeat:
+    """Touches a file at most once a second while the worker loop turns: a liveness signal."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def beat(self) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < 1.0:
+                return
+            self._last = now
+        self._path.touch()

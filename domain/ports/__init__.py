@@ -8,11 +8,12 @@ from domain.ports.messaging import (
     Subscription,
     WorkQueue,
 )
-from domain.ports.repository import RagConfigs, StatusRepository
+from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 
 __all__ = [
     "Delivery",
+    "DocumentLeases",
     "FileStorage",
     "MessageBroker",
     "MessagePublisher",

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.entities import Chunk
+from domain.entities import Chunk, GraphEdge, GraphNode
 
 
 class UnreadableFile(Exception):
@@ -48,3 +48,21 @@ class ChunkIndex(ABC):
     @abstractmethod
     def count(self, document_id: int) -> int:
         """How many chunks the document has stored."""
+
+    @abstractmethod
+    def chunks(self, document_id: int) -> list[Chunk]:
+        """The document's chunks in position order."""
+
+
+class GraphStore(ABC):
+    """Stores a document's entity graph."""
+
+    @abstractmethod
+    def replace(
+        self, document_id: int, nodes: Sequence[GraphNode], edges: Sequence[GraphEdge]
+    ) -> None:
+        """Atomically replace the document's nodes and edges."""
+
+    @abstractmethod
+    def counts(self, document_id: int) -> tuple[int, int]:
+        """How many nodes and edges the document has stored."""

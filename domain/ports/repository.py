@@ -98,3 +98,19 @@ class RagConfigs(ABC):
     @abstractmethod
     def save_for_workspace(self, workspace_id: int, config: RagConfig) -> None:
         """Store (or replace) the workspace's settings."""
+
+
+class DocumentLeases(ABC):
+    """Time-limited claims of a worker on a document, judged by the store's own clock."""
+
+    @abstractmethod
+    def acquire(self, document_id: int, owner: str, seconds: float) -> bool:
+        """Claim the document unless another owner holds an unexpired lease; renews one's own."""
+
+    @abstractmethod
+    def release(self, document_id: int, owner: str) -> None:
+        """Give up the lease if ``owner`` holds it."""
+
+    @abstractmethod
+    def expired(self, limit: int = 100) -> list[int]:
+        """Documents still ``processing`` whose lease has run out (their worker is gone)."""

@@ -10,7 +10,7 @@ import time
 from adapters.container import Container, build_container, close_container
 from domain.events import DocumentStatusUpdated, StatusEvent
 from domain.result import Err
-from entrypoints.runtime import start_worker_threads
+from entrypoints.runtime import WORKER_KINDS, start_worker_threads
 from entrypoints.samples import SAMPLES
 
 DEMO_USER_ID = 1
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def describe(event: StatusEvent) -> str:
     if isinstance(event, DocumentStatusUpdated):
-        step = event.progress.current or "-"
+        progress = event.progress
+        step = progress.current or f"{progress.completed_count}/{len(progress.steps)} done"
         line = (
             f"document  {event.document_id:<3} {event.filename:<22} "
             f"{event.status.value:<11} v{event.version:<3} step: {step}"
@@ -65,7 +66,7 @@ def run_once(*, timeout: float) -> int:
     stop = threading.Event()
     broker = container.broker()
     subscription = broker.subscribe_status(events.put)
-    threads = start_worker_threads(container, ["provisioning", "ingestion"], stop)
+    threads = start_worker_threads(container, WORKER_KINDS, stop)
     try:
         return _drive(container, events, timeout)
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.container import Container, build_container, close_container
 from domain.events import DocumentStatusUpdated, StatusEvent, WorkspaceStatusUpdated
-from entrypoints.runtime import start_worker_threads
+from entrypoints.runtime import WORKER_KINDS, start_worker_threads
 
 STEPS = ["Parsing", "Chunking text", "Generating embeddings", "Indexing to vector store"]
 
@@ -21,7 +21,7 @@ def system() -> Iterator[tuple[Container, list[StatusEvent]]]:
     heard: list[StatusEvent] = []
     subscription = container.broker().subscribe_status(heard.append)
     stop = threading.Event()
-    threads = start_worker_threads(container, ["provisioning", "ingestion"], stop)
+    threads = start_worker_threads(container, WORKER_KINDS, stop)
     yield container, heard
     stop.set()
     for thread in threads:
@@ -81,9 +81,10 @@ def test_upload_to_ready_and_to_failed_with_the_exact_event_sequence(
         ("pending", None, 1),
         ("processing", STEPS[0], 2),
         ("processing", STEPS[1], 3),
-        ("processing", STEPS[2], 4),
-        ("processing", STEPS[3], 5),
-        ("ready", None, 6),
+        ("processing", None, 4),  # ingestion recorded, handed on to the embeddings stage
+        ("processing", STEPS[2], 5),
+        ("processing", STEPS[3], 6),
+        ("ready", None, 7),
     ]
     assert document_trail(heard, bad.id) == [
         ("pending", None, 1),

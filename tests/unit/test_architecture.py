@@ -22,7 +22,8 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120, check=False,
+        timeout=120,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(cwd)},
     )
 
@@ -102,7 +103,8 @@ print("imported")
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120, check=False,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "imported" in result.stdout

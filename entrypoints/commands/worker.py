@@ -1,0 +1,112 @@
+"""``insighthub worker``: consume one kind of work (or all of it) until told to stop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from adapters.container import build_container, close_container
+from entrypoints.logs import configure_logging
+from entrypoints.runtime import (
+    WORKER_KINDS,
+    Heartbeat,
+    start_sweeper_thread,
+    start_worker_threads,
+)
+from entrypoints.startup import wait_for_dependencies
+
+log = logging.getLogger("insighthub.worker")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="process work requests from the configured transport",
+        description=(
+            "Consume one kind of work request as a competing consumer: 'provisioning' "
+            "(workspace.created), a pipeline stage ('ingestion': document.uploaded, "
+            "'embeddings': document.chunked, 'graph': document.embedded), or 'all' of them "
+            "in one process. SIGTERM stops taking work, finishes the job under way and exits 0."
+        ),
+    )
+    parser.add_argument("kind", choices=(*WORKER_KINDS, "all"), help="which work to take")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        metavar="N",
+        help="competing consumers per queue in this process (default 1)",
+    )
+    parser.add_argument(
+        "--health-file",
+        type=Path,
+        metavar="PATH",
+        help="touched every second while the worker loop runs; a supervisor checks its age",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to retry an unreachable database or broker before exiting (default 30)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after SIGTERM, how long the job under way may take before exiting (default 30)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise SystemExit("insighthub worker: --concurrency must be at least 1")
+    container, settings = build_container()
+    configure_logging(settings.log_format)
+    kinds = list(WORKER_KINDS) if args.kind == "all" else [args.kind]
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the job under way, taking no more work", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        problem = wait_for_dependencies(
+            container, deadline=time.monotonic() + args.startup_timeout, stop=stop
+        )
+        if problem is not None:
+            log.error("cannot start: %s", problem)
+            return 1
+        heartbeat = Heartbeat(args.health_file)
+        threads = start_worker_threads(
+            container, kinds, stop, concurrency=args.concurrency, on_beat=heartbeat.beat
+        )
+        sweeper = start_sweeper_thread(
+            container, stop, every_seconds=max(0.5, settings.worker_lease_seconds / 4)
+        )
+        log.info(
+            "worker started", extra={"worker": ",".join(kinds), "transport": settings.transport}
+        )
+        while not stop.wait(0.5):
+            if not any(thread.is_alive() for thread in threads):
+                log.error("every consumer stopped")
+                return 1
+        deadline = time.monotonic() + args.stop_timeout
+        for thread in [*threads, sweeper]:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in threads):
+            log.error("the job under way did not finish in time; it will be redelivered")
+            return 1
+        log.info("worker stopped")
+        return 0
+    finally:
+        close_container(container)
