@@ -20,6 +20,7 @@ from adapters.memory.broker import InMemoryBroker
 from adapters.memory.chunks import InMemoryChunkIndex
 from adapters.memory.graph import InMemoryGraphStore
 from adapters.memory.leases import InMemoryDocumentLeases
+from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
@@ -31,6 +32,7 @@ from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
 from application.recovery import LeaseSweeper
+from application.relay import OutboxRelay
 from application.status_service import StatusService
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
@@ -42,6 +44,7 @@ from domain.ports import (
     RagConfigs,
     StatusRepository,
 )
+from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
 
 
@@ -135,6 +138,12 @@ def _sql_leases(database: Any) -> DocumentLeases:
     return SqlDocumentLeases(database.session_factory)
 
 
+def _sql_outbox(opened: Opened, database: Any) -> Outbox:
+    from adapters.sql.outbox import SqlOutbox
+
+    return _opened(opened, "outbox", lambda: SqlOutbox(database))
+
+
 def _rag_config_lookup(rag_configs: RagConfigs) -> Callable[[int], RagConfig]:
     def rag_config_for(workspace_id: int) -> RagConfig:
         return rag_configs.for_workspace(workspace_id) or RagConfig()
@@ -200,9 +209,14 @@ class Container(containers.DeclarativeContainer):
     publisher = providers.Singleton(broker.provided.publisher.call())
 
     database = providers.Singleton(_sql_database, opened, config.database_url, config.delivery)
+    memory_outbox = providers.Selector(
+        config.delivery,
+        direct=providers.Object(None),
+        outbox=providers.Singleton(InMemoryOutbox),
+    )
     repository: providers.Provider[StatusRepository] = providers.Selector(
         config.persistence,
-        memory=providers.Singleton(InMemoryStatusRepository),
+        memory=providers.Singleton(InMemoryStatusRepository, outbox=memory_outbox),
         sql=providers.Singleton(_sql_repository, database),
     )
     storage: providers.Provider[FileStorage] = providers.Selector(
@@ -236,6 +250,12 @@ class Container(containers.DeclarativeContainer):
         config.delivery, direct=publisher, outbox=providers.Object(None)
     )
     status_service = providers.Singleton(StatusService, repository, status_publisher)
+    outbox: providers.Provider[Outbox] = providers.Selector(
+        config.persistence,
+        memory=memory_outbox,
+        sql=providers.Singleton(_sql_outbox, opened, database),
+    )
+    relay = providers.Singleton(OutboxRelay, outbox, publisher)
 
     workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
     documents = providers.Singleton(

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.memory.outbox import InMemoryOutbox
 from domain.entities import Document, Workspace
 from domain.errors import TransitionRejected
+from domain.events import status_event_for
 from domain.ports import StatusRepository
 from domain.progress import Progress
 from domain.status import (
@@ -28,7 +30,8 @@ def _now() -> datetime:
 class InMemoryStatusRepository(StatusRepository):
     """Keeps entities in dictionaries; one lock makes each check-and-write atomic."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: InMemoryOutbox | None = None) -> None:
+        self._outbox = outbox
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.documents: dict[int, Document] = {}
@@ -41,6 +44,7 @@ class InMemoryStatusRepository(StatusRepository):
                 id=next(self._ids), user_id=user_id, name=name, created_at=now, updated_at=now
             )
             self.workspaces[workspace.id] = workspace
+            self._record(workspace)
             return workspace
 
     def add_document(
@@ -65,6 +69,7 @@ class InMemoryStatusRepository(StatusRepository):
                 updated_at=now,
             )
             self.documents[document.id] = document
+            self._record(document)
             return document
 
     def get_document(self, document_id: int) -> Document | None:
@@ -122,6 +127,7 @@ class InMemoryStatusRepository(StatusRepository):
                 updated_at=_now(),
             )
             self.documents[document_id] = changed
+            self._record(changed)
             return changed
 
     def update_workspace_status(
@@ -151,4 +157,10 @@ class InMemoryStatusRepository(StatusRepository):
                 updated_at=_now(),
             )
             self.workspaces[workspace_id] = changed
+            self._record(changed)
             return changed
+
+    def _record(self, entity: Document | Workspace) -> None:
+        if self._outbox is not None:
+            kind = "document" if isinstance(entity, Document) else "workspace"
+            self._outbox.record(status_event_for(entity), f"{kind}:{entity.id}")

@@ -25,6 +25,14 @@ class MessagePublisher(ABC):
     def publish(self, event: Event) -> None:
         """Publish ``event``; raises ``PublishFailed`` when the broker did not confirm it."""
 
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """Publish ``events`` in order; ``PublishFailed`` unless every one was confirmed.
+
+        Transports that can pipeline confirmations override this to wait once per batch.
+        """
+        for event in events:
+            self.publish(event)
+
     def close(self) -> None:
         """Release the connection, if any."""
 

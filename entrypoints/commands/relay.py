@@ -1,0 +1,66 @@
+"""``insighthub relay``: publish the outbox (DELIVERY=outbox) until told to stop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from adapters.container import build_container, close_container
+from entrypoints.logs import configure_logging
+from entrypoints.startup import wait_for_dependencies
+
+log = logging.getLogger("insighthub.relay")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "relay",
+        help="publish the status events recorded in the outbox (DELIVERY=outbox)",
+        description=(
+            "Publish, with broker confirms, the events that status changes recorded in the "
+            "outbox table, then mark them sent. Several relays may run at once on PostgreSQL. "
+            "SIGTERM finishes the batch under way and exits 0."
+        ),
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to retry an unreachable database or broker before exiting (default 30)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    container, settings = build_container()
+    configure_logging(settings.log_format)
+    if settings.delivery != "outbox":
+        log.error(
+            "DELIVERY is %r: there is no outbox to relay (set DELIVERY=outbox)", settings.delivery
+        )
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        problem = wait_for_dependencies(
+            container, deadline=time.monotonic() + args.startup_timeout, stop=stop
+        )
+        if problem is not None:
+            log.error("cannot start: %s", problem)
+            return 1
+        log.info("relay started", extra={"transport": settings.transport})
+        container.relay().run(stop)
+        log.info("relay stopped")
+        return 0
+    finally:
+        close_container(container)
