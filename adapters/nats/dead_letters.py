@@ -1,0 +1,136 @@
+"""The dead-letter stream: work set aside for an operator, with the reason, never consumed.
+
+A dead letter is published with ``Nats-Msg-Id`` = ``<queue>-<work stream sequence>``, so that
+setting the same message aside twice (a consumer and the max-deliveries advisory racing, or a
+retry after a lost acknowledgement) stores it once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from nats.js import JetStreamContext
+from nats.js.errors import APIError, NotFoundError
+
+from adapters.nats.topology import Topology
+
+log = logging.getLogger(__name__)
+
+REASON_HEADER = "Dead-Letter-Reason"
+QUEUE_HEADER = "Dead-Letter-Queue"
+ROUTING_KEY_HEADER = "Dead-Letter-Routing-Key"
+DELIVERIES_HEADER = "Dead-Letter-Deliveries"
+MESSAGE_ID_HEADER = "Nats-Msg-Id"
+NO_MESSAGE_FOUND = 10057
+MAX_REASON_CHARS = 2000
+# Header values are one line of text: keep punctuation readable, percent-encode the rest.
+_SAFE_IN_HEADER = "".join(c for c in string.punctuation if c != "%") + " "
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A work request set aside from ``queue``, its body exactly as received, and why."""
+
+    queue: str
+    routing_key: str
+    body: bytes
+    reason: str
+    deliveries: int
+
+
+async def publish_dead_letter(
+    js: JetStreamContext,
+    topology: Topology,
+    *,
+    queue: str,
+    routing_key: str,
+    body: bytes,
+    reason: str,
+    deliveries: int,
+    work_sequence: int,
+) -> None:
+    """Store ``body`` in the dead-letter stream; raises unless JetStream confirmed it."""
+    headers = {
+        MESSAGE_ID_HEADER: f"{queue}-{work_sequence}",
+        REASON_HEADER: quote(reason.strip()[:MAX_REASON_CHARS], safe=_SAFE_IN_HEADER),
+        QUEUE_HEADER: queue,
+        ROUTING_KEY_HEADER: routing_key,
+        DELIVERIES_HEADER: str(deliveries),
+    }
+    stored = await js.publish(
+        topology.dead_subject(queue), body, headers=headers, stream=topology.dead_stream
+    )
+    if stored.duplicate:
+        return
+    log.warning(
+        "dead-lettered a work request",
+        extra={"queue": queue, "routing_key": routing_key, "reason": reason},
+    )
+
+
+async def dead_letter_exhausted(
+    js: JetStreamContext, topology: Topology, queue: str, advisory: bytes
+) -> None:
+    """Move the message a max-deliveries advisory names from the work to the dead stream.
+
+    JetStream stops delivering a message after ``max_deliver`` attempts but keeps it in the
+    work stream; this happens when the last attempt was never settled (its consumer died or
+    overran the acknowledgement wait), so nobody else would ever set it aside.
+    """
+    details = json.loads(advisory)
+    sequence = int(details["stream_seq"])
+    deliveries = int(details.get("deliveries", 0))
+    try:
+        stored = await js.get_msg(topology.work_stream, sequence)
+    except NotFoundError:
+        return  # settled late, or another instance already moved it
+    await publish_dead_letter(
+        js,
+        topology,
+        queue=queue,
+        routing_key=topology.routing_key_of_work(stored.subject or ""),
+        body=stored.data or b"",
+        reason=f"not settled after {deliveries} deliveries (the consumer stopped or timed out)",
+        deliveries=deliveries,
+        work_sequence=sequence,
+    )
+    try:
+        await js.delete_msg(topology.work_stream, sequence)
+    except APIError as exc:
+        if exc.err_code != NO_MESSAGE_FOUND:
+            raise
+
+
+async def read_dead_letters(
+    js: JetStreamContext, topology: Topology, queue: str
+) -> list[DeadLetter]:
+    """Every dead letter of ``queue``, oldest first, without consuming any."""
+    subject = topology.dead_subject(queue)
+    letters: list[DeadLetter] = []
+    sequence = 1
+    while True:
+        try:
+            stored = await js.get_msg(
+                topology.dead_stream, seq=sequence, subject=subject, next=True
+            )
+        except NotFoundError:
+            return letters
+        headers = {key.lower(): value for key, value in (stored.headers or {}).items()}
+        letters.append(
+            DeadLetter(
+                queue=headers.get(QUEUE_HEADER.lower(), queue),
+                routing_key=headers.get(ROUTING_KEY_HEADER.lower(), ""),
+                body=stored.data or b"",
+                reason=unquote(headers.get(REASON_HEADER.lower(), "")),
+                deliveries=_count(headers.get(DELIVERIES_HEADER.lower(), "")),
+            )
+        )
+        sequence = (stored.seq or sequence) + 1
+
+
+def _count(raw: str) -> int:
+    return int(raw) if raw.isdigit() else 0
