@@ -1,0 +1,242 @@
+"""Connecting to the database, and keeping its schema at the migrations' head.
+
+SQLite (the embedded default) migrates itself on connect, so a first run needs nothing
+installed. PostgreSQL is shared by many processes, so it is migrated once, on purpose, by
+``insighthub migrate``; a process finding it behind refuses to start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from adapters.settings import ConfigError
+
+SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+POSTGRES_DRIVER = "postgresql+psycopg"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class DatabaseStartupError(ConfigError):
+    """The database cannot be used as configured; the message is one line an operator can act on."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("DATABASE_URL", problem)
+        self.problem = problem
+
+
+class MalformedDatabaseUrl(DatabaseStartupError):
+    """``DATABASE_URL`` cannot be parsed, or names a driver this application does not use."""
+
+
+class DatabaseUnreachable(DatabaseStartupError):
+    """The server (or the SQLite file) cannot be opened."""
+
+
+class SchemaNotReady(DatabaseStartupError):
+    """The schema is not at the migrations' head: ``insighthub migrate`` has not been run."""
+
+
+def parse_url(raw: str) -> URL:
+    """The SQLAlchemy URL for ``raw``; a bare ``postgresql://`` means psycopg 3."""
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError) as exc:
+        raise MalformedDatabaseUrl(f"cannot parse {raw!r} as a database URL ({exc})") from None
+    if url.drivername == "postgresql":
+        url = url.set(drivername=POSTGRES_DRIVER)
+    if url.drivername not in (*SQLITE_DRIVERS, POSTGRES_DRIVER):
+        raise MalformedDatabaseUrl(
+            f"unsupported driver {url.drivername!r}: use sqlite:///PATH or "
+            f"{POSTGRES_DRIVER}://USER@HOST:PORT/DATABASE"
+        )
+    return url
+
+
+def describe(url: URL) -> str:
+    """The URL without its password, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def _is_sqlite(url: URL) -> bool:
+    return url.drivername in SQLITE_DRIVERS
+
+
+def _in_memory(url: URL) -> bool:
+    return _is_sqlite(url) and url.database in (None, "", ":memory:")
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL lets readers and one writer work at once; the busy timeout makes a second
+        # writer wait its turn instead of failing with "database is locked".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def create_engine_for(url: URL) -> Engine:
+    """An engine configured for the URL's engine; the SQLite file's directory is created."""
+    if _is_sqlite(url):
+        options: dict[str, Any] = {
+            "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+        }
+        if _in_memory(url):
+            # One shared connection: every thread must see the same in-memory database.
+            options["poolclass"] = StaticPool
+        elif url.database is not None:
+            try:
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnreachable(
+                    f"cannot create the directory of the SQLite file {url.database!r}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+        engine = create_engine(url, **options)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    )
+
+
+def migrations_directory() -> str:
+    """Where the Alembic scripts live, found through the installed ``migrations`` package."""
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the 'migrations' package is not installed with the application")
+    return str(next(iter(spec.submodule_search_locations)))
+
+
+def alembic_config(
+    *, connection: Connection | None = None, url: str | None = None, stdout: Any = None
+) -> Config:
+    """An Alembic configuration that needs no ``alembic.ini`` and no working directory.
+
+    With ``connection`` the migrations run on it; with ``url`` they connect there; with
+    neither, ``migrations/env.py`` reads ``DATABASE_URL`` the way the application does.
+    """
+    config = Config(stdout=stdout) if stdout is not None else Config()
+    config.set_main_option("script_location", migrations_directory())
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the migrations have no head revision")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the schema is at, ``None`` for a database never migrated."""
+    revision = MigrationContext.configure(connection).get_current_revision()
+    connection.rollback()
+    return revision
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    with engine.connect() as connection:
+        command.upgrade(alembic_config(connection=connection), "head")
+
+
+def _unreachable(url: URL, exc: OperationalError) -> DatabaseUnreachable:
+    reason = str(exc.orig or exc).strip().splitlines()
+    first = reason[0] if reason else type(exc).__name__
+    return DatabaseUnreachable(f"cannot connect to {describe(url)}: {first}")
+
+
+def _revision_of(engine: Engine, url: URL) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    except OperationalError as exc:
+        raise _unreachable(url, exc) from None
+
+
+_sqlite_migration_lock = threading.Lock()
+
+
+def migrate(raw_url: str) -> tuple[str | None, str]:
+    """Upgrade the database at ``raw_url`` to head; the revisions before and after."""
+    url = parse_url(raw_url)
+    engine = create_engine_for(url)
+    try:
+        before = _revision_of(engine, url)
+        try:
+            upgrade_to_head(engine)
+        except OperationalError as exc:
+            raise _unreachable(url, exc) from None
+        return before, head_revision()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Database:
+    """An engine and its session factory, for one ``DATABASE_URL``."""
+
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    outbox: bool = False
+
+    @classmethod
+    def connect(cls, url: str, *, outbox: bool = False) -> Database:
+        """Connect and check the schema; ``DatabaseStartupError`` says what is wrong."""
+        parsed = parse_url(url)
+        engine = create_engine_for(parsed)
+        try:
+            cls._ensure_schema(engine, parsed)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(
+            engine=engine,
+            session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+            outbox=outbox,
+        )
+
+    @staticmethod
+    def _ensure_schema(engine: Engine, url: URL) -> None:
+        head = head_revision()
+        current = _revision_of(engine, url)
+        if current == head:
+            return
+        if not _is_sqlite(url):
+            found = "empty" if current is None else f"at revision {current}"
+            raise SchemaNotReady(
+                f"the schema of {describe(url)} is {found}, not at the latest revision "
+                f"{head}: run `insighthub migrate` first"
+            )
+        with _sqlite_migration_lock:
+            try:
+                upgrade_to_head(engine)
+            except OperationalError as exc:
+                # Another process may have migrated the same file at the same moment.
+                if _revision_of(engine, url) != head:
+                    raise _unreachable(url, exc) from None
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL schema (``insighthub migrate`` upgrades to head)."""
