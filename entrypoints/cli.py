@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from adapters.settings import ConfigError
-from entrypoints.commands import demo
+from entrypoints.commands import demo, migrate, relay, serve, token, worker
 
-COMMANDS = (demo,)
+COMMANDS = (demo, migrate, serve, token, worker, relay)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except ConfigError as exc:
-        print(f"insighthub: configuration error: {exc}", file=sys.stderr)
+        # Also the database's start-up errors (malformed, unreachable, not migrated): each
+        # message names its variable and says what to do, so no traceback is shown.
+        print(f"insighthub: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
