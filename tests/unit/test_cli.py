@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -28,7 +29,10 @@ def insighthub(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 def test_every_command_has_help() -> None:
     parser = build_parser()
-    names = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    (subcommands,) = (
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    names = set(subcommands.choices)
     assert {"demo", "serve", "worker", "relay", "migrate", "token"} <= names
     assert len(names) == len(COMMANDS)
     for name in names:
