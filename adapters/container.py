@@ -72,7 +72,11 @@ def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: in
     return _opened(
         opened,
         "broker",
-        lambda: RabbitMQBroker(url=url, exchange=exchange, max_deliveries=max_deliveries),
+        # One unacknowledged job at a time: RabbitMQ counts every return of a prefetched
+        # message as a delivery, so a larger prefetch would spend the attempts of idle ones.
+        lambda: RabbitMQBroker(
+            url=url, exchange=exchange, max_deliveries=max_deliveries, prefetch=1
+        ),
     )
 
 

@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from adapters.rabbitmq import RabbitMQPublisher
 from adapters.sql.database import Database, migrate
+from tests.support.rabbitmq import RABBITMQ_URL, StatusQueue, delete_topology
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
@@ -89,3 +91,25 @@ def db(database: Database) -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture
+def exchange() -> Iterator[str]:
+    """A private RabbitMQ exchange, deleted with everything bound to it afterwards."""
+    name = f"test-seed-{uuid.uuid4().hex}"
+    yield name
+    delete_topology(name)
+
+
+@pytest.fixture
+def rabbitmq(exchange: str) -> Iterator[StatusQueue]:
+    queue = StatusQueue(exchange, "document.status.updated", "workspace.status.updated")
+    yield queue
+    queue.close()
+
+
+@pytest.fixture
+def publisher(exchange: str) -> Iterator[RabbitMQPublisher]:
+    publisher = RabbitMQPublisher(rabbitmq_url=RABBITMQ_URL, exchange=exchange)
+    yield publisher
+    publisher.close()

@@ -14,8 +14,8 @@ from adapters.rabbitmq import RabbitMQBroker, RabbitMQPublisher
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded, Event, StatusEvent, encode
 from tests.contracts.broker import INGESTION, document_status, drain, uploaded, wait_for
-from tests.contracts.test_rabbitmq_broker import delete_topology
 from tests.support.proxy import TcpProxy
+from tests.support.rabbitmq import delete_topology
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
-
-import pika
 import pytest
 
 from adapters.memory.repository import InMemoryStatusRepository
@@ -17,58 +10,9 @@ from application.status_service import StatusService
 from domain.events import DocumentStatusUpdated
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
-from tests.contracts.test_rabbitmq_broker import delete_topology
+from tests.support.rabbitmq import StatusQueue
 
 pytestmark = pytest.mark.rabbitmq
-
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-class StatusQueue:
-    """A private queue bound to the status routing keys, read one JSON body at a time."""
-
-    def __init__(self, exchange: str, *routing_keys: str) -> None:
-        self._connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
-        self._channel = self._connection.channel()
-        self._channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-        declared = self._channel.queue_declare("", exclusive=True, auto_delete=True)
-        self._queue = declared.method.queue
-        for key in routing_keys:
-            self._channel.queue_bind(self._queue, exchange, routing_key=key)
-
-    def get_next_message(self, timeout: float = 10) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            method, _, body = self._channel.basic_get(self._queue, auto_ack=True)
-            if method is not None:
-                parsed: dict[str, Any] = json.loads(body)
-                return parsed
-            self._connection.sleep(0.05)
-        raise AssertionError(f"no message on the status queue within {timeout}s")
-
-    def close(self) -> None:
-        self._connection.close()
-
-
-@pytest.fixture
-def exchange() -> Iterator[str]:
-    name = f"test-seed-{uuid.uuid4().hex}"
-    yield name
-    delete_topology(name)
-
-
-@pytest.fixture
-def rabbitmq(exchange: str) -> Iterator[StatusQueue]:
-    queue = StatusQueue(exchange, "document.status.updated", "workspace.status.updated")
-    yield queue
-    queue.close()
-
-
-@pytest.fixture
-def publisher(exchange: str) -> Iterator[RabbitMQPublisher]:
-    publisher = RabbitMQPublisher(rabbitmq_url=RABBITMQ_URL, exchange=exchange)
-    yield publisher
-    publisher.close()
 
 
 def test_publisher_sends_a_document_status_event(
