@@ -1,0 +1,50 @@
+"""``insighthub token``: print a signed bearer token for a user."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from adapters.settings import Settings
+from application.tokens import DEFAULT_TTL_SECONDS, TokenSigner
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "token",
+        help="print a bearer token for a user",
+        description="Print one bearer token for the given user, signed with SECRET_KEY. "
+        "A server accepts it only if it runs with the same SECRET_KEY.",
+    )
+    parser.add_argument("--user", type=_positive_int, required=True, metavar="ID", help="user id")
+    parser.add_argument(
+        "--ttl",
+        type=_positive_int,
+        default=DEFAULT_TTL_SECONDS,
+        metavar="SECONDS",
+        help=f"how long the token is valid (default {DEFAULT_TTL_SECONDS})",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_environ(os.environ)
+    if not settings.secret_key_given:
+        print(
+            "insighthub token: SECRET_KEY is not set; this token is signed with a throwaway "
+            "key that no server will accept",
+            file=sys.stderr,
+        )
+    print(TokenSigner(settings.secret_key).issue(args.user, args.ttl))
+    return 0

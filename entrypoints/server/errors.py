@@ -1,0 +1,56 @@
+"""Every error the server answers is JSON ``{"error": …}`` with a fitting status code."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from application.problems import Problem, ProblemKind
+
+log = logging.getLogger(__name__)
+
+PROBLEM_STATUS: dict[ProblemKind, int] = {
+    ProblemKind.NOT_FOUND: 404,
+    ProblemKind.CONFLICT: 409,
+    ProblemKind.TOO_LARGE: 413,
+    ProblemKind.UNSUPPORTED: 415,
+    ProblemKind.INVALID: 422,
+    ProblemKind.UNAVAILABLE: 503,
+}
+
+
+class ApiError(Exception):
+    """A refusal to answer with ``status`` and a message meant for the client."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+    @classmethod
+    def of(cls, problem: Problem) -> ApiError:
+        return cls(PROBLEM_STATUS[problem.kind], problem.message)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, str(exc.detail), headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal server error")

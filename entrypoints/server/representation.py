@@ -1,0 +1,37 @@
+"""How documents and workspaces look in the HTTP API and in snapshot frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.entities import Document, Workspace
+
+
+def document_json(document: Document) -> dict[str, Any]:
+    return {
+        "id": document.id,
+        "user_id": document.user_id,
+        "workspace_id": document.workspace_id,
+        "filename": document.filename,
+        "processing_status": document.processing_status.value,
+        "processing_error": document.processing_error,
+        "chunk_count": document.chunk_count,
+        "metadata": dict(document.metadata),
+        "progress": document.progress.to_json(),
+        "version": document.version,
+        "created_at": document.created_at.isoformat(),
+        "updated_at": document.updated_at.isoformat(),
+    }
+
+
+def workspace_json(workspace: Workspace) -> dict[str, Any]:
+    return {
+        "id": workspace.id,
+        "user_id": workspace.user_id,
+        "name": workspace.name,
+        "status": workspace.status.value,
+        "status_message": workspace.status_message,
+        "version": workspace.version,
+        "created_at": workspace.created_at.isoformat(),
+        "updated_at": workspace.updated_at.isoformat(),
+    }

@@ -1,0 +1,148 @@
+"""``GET /ws``: the authenticated WebSocket that pushes a user's status changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketState
+
+from application.tokens import TokenSigner
+from domain.result import Err
+from entrypoints.server.hub import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_SLOW_CLIENT,
+    Connection,
+    SnapshotLoader,
+    SocketHub,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_INCOMING_FRAME_BYTES = 4096
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_TOO_BIG = 1009
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+def origin_allowed(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
+    """No ``Origin`` (not a browser), the server's own origin, or one on the allow-list."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if origin in {allowed.lower() for allowed in allowed_origins}:
+        return True
+    host = websocket.headers.get("host", "").strip().lower()
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    return bool(host) and origin == f"{scheme}://{host}"
+
+
+class StatusSocket:
+    """Authenticates a socket, registers it with the hub, and serves it until it ends."""
+
+    def __init__(
+        self,
+        hub: SocketHub,
+        signer: TokenSigner,
+        load_snapshot: SnapshotLoader,
+        *,
+        allowed_origins: Sequence[str],
+        max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
+    ) -> None:
+        self._hub = hub
+        self._signer = signer
+        self._load_snapshot = load_snapshot
+        self._allowed_origins = tuple(allowed_origins)
+        self._max_frame = max_incoming_frame_bytes
+
+    async def handle(self, websocket: WebSocket) -> None:
+        if not origin_allowed(websocket, self._allowed_origins):
+            await _refuse(websocket, 403, "origin not allowed")
+            return
+        verified = self._signer.verify(websocket.query_params.get("token", ""))
+        if isinstance(verified, Err):
+            await _refuse(websocket, 401, verified.error)
+            return
+        claims = verified.value
+        await websocket.accept()
+        connection = self._hub.connect(websocket, claims.user_id)
+        try:
+            await self._serve(websocket, connection, expires_at=claims.expires_at)
+        finally:
+            self._hub.disconnect(connection)
+
+    async def _serve(
+        self, websocket: WebSocket, connection: Connection, *, expires_at: int
+    ) -> None:
+        pump = asyncio.create_task(connection.pump(self._load_snapshot, self._hub.metrics))
+        reader = asyncio.create_task(self._read(websocket, connection))
+        closing = asyncio.create_task(connection.must_close.wait())
+        expiry = asyncio.create_task(_expire(connection, expires_at))
+        tasks = {pump, reader, closing, expiry}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if pump.done() and not pump.cancelled() and pump.exception() is not None:
+            error = pump.exception()
+            if websocket.client_state is WebSocketState.CONNECTED:
+                log.warning("socket send failed: %s", error)
+                connection.close(CLOSE_INTERNAL_ERROR, "server error; reconnect")
+        if connection.close_code == CLOSE_SLOW_CLIENT:
+            self._hub.metrics.slow_sockets_closed += 1
+            log.warning("closing a socket that fell behind its send queue")
+        if connection.close_code is not None:
+            await _close(websocket, connection.close_code, connection.close_reason)
+
+    async def _read(self, websocket: WebSocket, connection: Connection) -> None:
+        """Read the client's frames: a ``resync`` request is honoured, garbage ends the socket."""
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text: str | None = message.get("text")
+            data: bytes | None = message.get("bytes")
+            size = len(text.encode()) if text is not None else len(data or b"")
+            if size > self._max_frame:
+                connection.close(CLOSE_TOO_BIG, f"frames may be at most {self._max_frame} bytes")
+                return
+            if text is None:
+                connection.close(CLOSE_UNSUPPORTED_DATA, "only JSON text frames are accepted")
+                return
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                connection.close(CLOSE_UNSUPPORTED_DATA, "frames must be JSON")
+                return
+            if isinstance(frame, dict) and frame.get("type") == "resync":
+                connection.request_resync()
+            # Any other well-formed frame is ignored: newer clients may send more kinds.
+
+
+async def _expire(connection: Connection, expires_at: int) -> None:
+    await asyncio.sleep(max(0.0, expires_at - time.time()))
+    connection.close(CLOSE_POLICY_VIOLATION, "token expired")
+
+
+async def _refuse(websocket: WebSocket, status: int, message: str) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"error": message}, status_code=status))
+    else:
+        await websocket.close(CLOSE_POLICY_VIOLATION, message)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state is not WebSocketState.CONNECTED:
+        return
+    # A client that stopped reading may never take the close frame: do not wait for it.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code, reason), timeout=CLOSE_TIMEOUT_SECONDS)

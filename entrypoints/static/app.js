@@ -1,0 +1,345 @@
+// The live status page: sign in, workspaces, uploads, and every status change as it happens.
+import { StatusClient } from "./status-client.js";
+
+const TOKEN_KEY = "insighthub.token";
+const WORKING = new Set(["pending", "processing", "provisioning"]);
+const CONNECTION_LABELS = {
+  idle: "Not connected",
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  unauthorized: "Signed out",
+  closed: "Not connected",
+};
+
+const $ = (id) => document.getElementById(id);
+let client = null;
+let token = null;
+let selectedWorkspace = null;
+const documentCards = new Map();
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function badge(status) {
+  const node = el("span", { class: "badge", "data-status": status });
+  if (WORKING.has(status)) node.append(el("span", { class: "spinner", "aria-hidden": "true" }));
+  node.append(status);
+  return node;
+}
+
+// ---- API -------------------------------------------------------------------------------------
+
+async function api(path, { method = "GET", body, json } = {}) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  const response = await fetch(path, { method, headers, body });
+  const payload = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    signOut("Your session has ended. Sign in again.");
+    throw new Error(payload.error ?? "unauthorized");
+  }
+  if (!response.ok) throw new Error(payload.error ?? `request failed (${response.status})`);
+  return payload;
+}
+
+function notify(message) {
+  const notice = el("div", { class: "notice", role: "alert" }, el("span", { text: message }));
+  const dismiss = el("button", { type: "button", "aria-label": "Dismiss", text: "×" });
+  dismiss.addEventListener("click", () => notice.remove());
+  notice.append(dismiss);
+  $("notices").append(notice);
+  setTimeout(() => notice.remove(), 8000);
+}
+
+// ---- Session ---------------------------------------------------------------------------------
+
+function tokenFromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const fromUrl = params.get("token");
+  if (fromUrl) {
+    // The token must not linger in the address bar, history or a copied link.
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fromUrl;
+}
+
+async function verifyToken() {
+  const response = await fetch("/api/session", { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401) return false;
+  if (!response.ok) throw new Error(`session check failed (${response.status})`);
+  return true;
+}
+
+async function signIn(candidate) {
+  token = candidate.trim();
+  let session;
+  try {
+    const response = await fetch("/api/session", { headers: { Authorization: `Bearer ${token}` } });
+    session = await response.json();
+    if (!response.ok) throw new Error(session.error ?? "the token was refused");
+  } catch (error) {
+    token = null;
+    showSignIn(`Sign-in failed: ${error.message}`);
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("sign-in").hidden = true;
+  $("app").hidden = false;
+  $("user").hidden = false;
+  $("user").textContent = `User ${session.user_id}`;
+  $("sign-out").hidden = false;
+  connect();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  token = null;
+  if (client) client.close();
+  client = null;
+  selectedWorkspace = null;
+  documentCards.clear();
+  $("document-list").replaceChildren();
+  $("workspace-list").replaceChildren();
+  showConnection(message ? "unauthorized" : "idle");
+  showSignIn(message);
+}
+
+function showSignIn(message) {
+  $("app").hidden = true;
+  $("user").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  $("sign-in-error").hidden = !message;
+  $("sign-in-error").textContent = message ?? "";
+}
+
+// ---- Live state ------------------------------------------------------------------------------
+
+function connect() {
+  client = new StatusClient({ token, verifyToken });
+  client.addEventListener("state", (event) => {
+    showConnection(event.detail.state);
+    if (event.detail.state === "unauthorized") signOut("Your session has ended. Sign in again.");
+  });
+  client.addEventListener("change", render);
+  client.connect();
+}
+
+function showConnection(state) {
+  const node = $("connection");
+  node.dataset.state = state;
+  node.querySelector(".connection-label").textContent = CONNECTION_LABELS[state] ?? state;
+}
+
+function sortedWorkspaces() {
+  return [...client.workspaces.values()].sort((a, b) => a.id - b.id);
+}
+
+function render() {
+  if (!client) return;
+  const workspaces = sortedWorkspaces();
+  if (selectedWorkspace === null || !client.workspaces.has(selectedWorkspace)) {
+    selectedWorkspace = workspaces.length ? workspaces[workspaces.length - 1].id : null;
+  }
+  renderWorkspaceList(workspaces);
+  renderWorkspaceDetail(client.workspaces.get(selectedWorkspace));
+}
+
+function renderWorkspaceList(workspaces) {
+  $("workspace-empty").hidden = workspaces.length > 0;
+  const items = workspaces.map((workspace) => {
+    const item = el(
+      "li",
+      {
+        class: "workspace-item",
+        role: "option",
+        "data-workspace-id": String(workspace.id),
+        "aria-selected": String(workspace.id === selectedWorkspace),
+      },
+      el("span", { class: "workspace-item-name", text: workspace.name }),
+      badge(workspace.status),
+    );
+    item.addEventListener("click", () => {
+      selectedWorkspace = workspace.id;
+      render();
+    });
+    return item;
+  });
+  $("workspace-list").replaceChildren(...items);
+}
+
+function renderWorkspaceDetail(workspace) {
+  $("workspace-detail").hidden = !workspace;
+  $("no-workspace").hidden = Boolean(workspace);
+  if (!workspace) return;
+  $("workspace-detail").dataset.workspaceId = String(workspace.id);
+  $("workspace-title").textContent = workspace.name;
+  $("workspace-message").textContent =
+    workspace.status_message ?? (workspace.status === "provisioning" ? "Preparing the workspace…" : "");
+  $("workspace-badge").replaceChildren(badge(workspace.status));
+  $("workspace-retry").hidden = workspace.status !== "error";
+  const ready = workspace.status === "ready";
+  $("file-input").disabled = !ready;
+  $("dropzone").classList.toggle("disabled", !ready);
+  $("dropzone-hint").textContent = ready
+    ? "PDF, Markdown, HTML or plain text"
+    : "Uploads open once the workspace is ready";
+
+  const documents = [...client.documents.values()]
+    .filter((document) => document.workspace_id === workspace.id)
+    .sort((a, b) => b.id - a.id);
+  $("document-empty").hidden = documents.length > 0;
+  const cards = documents.map((document) => documentCard(document));
+  $("document-list").replaceChildren(...cards);
+}
+
+function documentCard(document) {
+  // Cards are kept and updated in place, so spinners and focus survive each update.
+  let card = documentCards.get(document.id);
+  if (card && card.dataset.version === String(document.version)) return card;
+  if (!card) {
+    card = el("li", { class: "document", "data-document-id": String(document.id) });
+    documentCards.set(document.id, card);
+  }
+  card.dataset.status = document.processing_status;
+  card.dataset.version = String(document.version);
+
+  const steps = document.progress ?? [];
+  const done = steps.filter((step) => step.completed).length;
+  const meta = [];
+  if (document.processing_status === "ready") meta.push(`${document.chunk_count} chunks`);
+  else if (steps.length) meta.push(`${done} of ${steps.length} steps`);
+  meta.push(`version ${document.version}`);
+
+  const side = el("div", { class: "document-side" }, badge(document.processing_status));
+  if (document.processing_status === "failed") {
+    const retry = el("button", { class: "button small retry", type: "button", text: "Retry" });
+    retry.addEventListener("click", () => retryDocument(document.id, retry));
+    side.append(retry);
+  }
+  const head = el(
+    "div",
+    { class: "document-head" },
+    el(
+      "div",
+      {},
+      el("div", { class: "document-name", text: document.filename }),
+      el("div", { class: "document-meta", text: meta.join(" · ") }),
+    ),
+    side,
+  );
+  const stepList = el("ol", { class: "steps", "aria-label": "Processing steps" });
+  for (const step of steps) {
+    const state = step.state ?? (step.completed ? "completed" : "pending");
+    stepList.append(
+      el(
+        "li",
+        { class: "step", "data-state": state },
+        el("span", { class: "step-icon", "aria-hidden": "true" }),
+        el("span", { text: step.label }),
+      ),
+    );
+  }
+  const parts = [head, stepList];
+  if (document.processing_status === "failed" && document.processing_error) {
+    parts.push(el("p", { class: "document-error", role: "alert", text: document.processing_error }));
+  }
+  card.replaceChildren(...parts);
+  return card;
+}
+
+// ---- Actions ---------------------------------------------------------------------------------
+
+async function createWorkspace(event) {
+  event.preventDefault();
+  const input = $("workspace-name");
+  const name = input.value.trim();
+  if (!name) return;
+  try {
+    const workspace = await api("/api/workspaces", { method: "POST", json: { name } });
+    input.value = "";
+    selectedWorkspace = workspace.id;
+    client.upsertWorkspace(workspace);
+    render();
+  } catch (error) {
+    notify(`Could not create the workspace: ${error.message}`);
+  }
+}
+
+async function upload(files) {
+  const workspaceId = selectedWorkspace;
+  for (const file of files) {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    try {
+      const document = await api(`/api/workspaces/${workspaceId}/documents`, {
+        method: "POST",
+        body: form,
+      });
+      client.upsertDocument(document);
+    } catch (error) {
+      notify(`${file.name}: ${error.message}`);
+    }
+  }
+}
+
+async function retryDocument(id, button) {
+  button.disabled = true;
+  try {
+    client.upsertDocument(await api(`/api/documents/${id}/retry`, { method: "POST" }));
+  } catch (error) {
+    notify(`Could not retry: ${error.message}`);
+    button.disabled = false;
+  }
+}
+
+async function retryWorkspace() {
+  try {
+    client.upsertWorkspace(await api(`/api/workspaces/${selectedWorkspace}/retry`, { method: "POST" }));
+  } catch (error) {
+    notify(`Could not retry: ${error.message}`);
+  }
+}
+
+function wireUp() {
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("token-input").value);
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  $("workspace-form").addEventListener("submit", createWorkspace);
+  $("workspace-retry").addEventListener("click", retryWorkspace);
+  $("file-input").addEventListener("change", (event) => {
+    const files = [...event.target.files];
+    event.target.value = "";
+    upload(files);
+  });
+  const dropzone = $("dropzone");
+  dropzone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    dropzone.classList.add("dragging");
+  });
+  dropzone.addEventListener("dragleave", () => dropzone.classList.remove("dragging"));
+  dropzone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropzone.classList.remove("dragging");
+    if (!$("file-input").disabled) upload([...event.dataTransfer.files]);
+  });
+}
+
+wireUp();
+const initial = tokenFromFragment() ?? sessionStorage.getItem(TOKEN_KEY);
+if (initial) signIn(initial);
+else showSignIn();

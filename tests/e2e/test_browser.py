@@ -1,0 +1,144 @@
+"""The live status page in headless Chromium: documents progress on screen without a reload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+
+from tests.e2e.conftest import BROKEN_PDF, GOOD_TEXT, ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+SETTLE_MS = 30_000
+
+# Records, per file name, every (status, completed steps, version) its card has shown.
+RECORD_CARDS = """
+() => {
+  window.cardHistory = {};
+  const record = () => {
+    for (const card of document.querySelectorAll("#document-list .document")) {
+      const name = card.querySelector(".document-name")?.textContent;
+      if (!name) continue;
+      const completed = card.querySelectorAll('.step[data-state="completed"]').length;
+      const entry = [card.dataset.status, completed, Number(card.dataset.version)];
+      const seen = (window.cardHistory[name] ??= []);
+      const last = seen[seen.length - 1];
+      if (!last || last[2] !== entry[2]) seen.push(entry);
+    }
+  };
+  new MutationObserver(record).observe(document.getElementById("document-list"), {
+    subtree: true, childList: true, attributes: true,
+  });
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def _upload(page: Page, name: str, mime: str, content: bytes) -> None:
+    payload: FilePayload = {"name": name, "mimeType": mime, "buffer": content}
+    page.set_input_files("#file-input", files=[payload])
+
+
+def test_documents_progress_live_on_the_page(
+    make_server: Callable[..., ServerProcess], new_user: Callable[[], int], page: Page
+) -> None:
+    server = make_server(args=["--step-delay", "0.4"])
+    page.goto(f"{server.base_url}/#token={server.token(new_user())}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert "token" not in page.url, "the token must not stay in the address bar"
+    page.evaluate("() => { window.loadedOnce = true; }")
+
+    page.fill("#workspace-name", "Research papers")
+    page.click("#workspace-form button[type=submit]")
+    expect(page.locator("#workspace-title")).to_have_text("Research papers")
+    expect(page.locator("#workspace-badge .badge")).to_have_attribute("data-status", "ready")
+
+    page.evaluate(RECORD_CARDS)
+    _upload(page, "field-notes.md", "text/markdown", GOOD_TEXT)
+    card = page.locator(".document", has_text="field-notes.md")
+    expect(card).to_have_attribute("data-status", "processing")
+    expect(card.locator(".badge .spinner")).to_be_visible()
+    expect(card.locator('.step[data-state="active"]')).to_have_count(1)
+    expect(card).to_have_attribute("data-status", "ready", timeout=SETTLE_MS)
+    expect(card.locator(".badge .spinner")).to_have_count(0)
+    steps = card.locator(".step")
+    expect(steps).not_to_have_count(0)
+    expect(card.locator('.step[data-state="completed"]')).to_have_count(steps.count())
+
+    history = page.evaluate("() => window.cardHistory['field-notes.md']")
+    statuses = [status for status, _, _ in history]
+    assert statuses[0] == "pending"
+    assert "processing" in statuses
+    assert statuses[-1] == "ready"
+    ticks = [completed for _, completed, _ in history]
+    assert ticks == sorted(ticks), "completed steps only ever grow"
+    assert len(set(ticks)) >= 3, f"steps should be seen ticking, saw {history}"
+    versions = [version for _, _, version in history]
+    assert versions == sorted(set(versions))
+
+    _upload(page, "scanned-contract.pdf", "application/pdf", BROKEN_PDF)
+    broken = page.locator(".document", has_text="scanned-contract.pdf")
+    expect(broken).to_have_attribute("data-status", "failed", timeout=SETTLE_MS)
+    expect(broken.locator(".document-error")).not_to_be_empty()
+    expect(broken.locator("button.retry")).to_be_visible()
+
+    _upload(page, "program.exe", "application/octet-stream", b"MZ")
+    expect(page.locator(".notice")).to_contain_text("unsupported file type")
+
+    assert page.evaluate("() => window.loadedOnce") is True, "the page must not have reloaded"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
+
+    version_before = int(broken.get_attribute("data-version") or 0)
+    broken.locator("button.retry").click()
+    expect(broken).not_to_have_attribute("data-version", str(version_before))
+    expect(broken).to_have_attribute("data-status", "failed", timeout=SETTLE_MS)
+    assert int(broken.get_attribute("data-version") or 0) > version_before
+
+    server.stop()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+
+
+def test_a_refused_token_shows_the_sign_in_form(server: ServerProcess, page: Page) -> None:
+    page.goto(f"{server.base_url}/#token=v1.not.genuine")
+    expect(page.locator("#sign-in")).to_be_visible()
+    expect(page.locator("#sign-in-error")).to_contain_text("invalid token signature")
+
+    page.fill("#token-input", server.token(9))
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#user")).to_have_text("User 9")
