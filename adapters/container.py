@@ -81,19 +81,24 @@ def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: in
 
 
 def _nats_broker(
-    opened: Opened, url: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
 ) -> MessageBroker:
     from adapters.nats.broker import NatsBroker
 
     return _opened(
         opened,
         "broker",
-        lambda: NatsBroker(url=url, max_deliveries=max_deliveries, ack_wait=redelivery_seconds),
+        lambda: NatsBroker(
+            url=url,
+            namespace=namespace,
+            max_deliveries=max_deliveries,
+            ack_wait=redelivery_seconds,
+        ),
     )
 
 
 def _redis_broker(
-    opened: Opened, url: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
 ) -> MessageBroker:
     from adapters.redis.broker import RedisBroker
 
@@ -101,7 +106,10 @@ def _redis_broker(
         opened,
         "broker",
         lambda: RedisBroker(
-            url=url, max_deliveries=max_deliveries, claim_idle_seconds=redelivery_seconds
+            url=url,
+            namespace=namespace,
+            max_deliveries=max_deliveries,
+            claim_idle_seconds=redelivery_seconds,
         ),
     )
 
@@ -199,6 +207,7 @@ class Container(containers.DeclarativeContainer):
             _nats_broker,
             opened,
             config.nats_url,
+            config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
         ),
@@ -206,6 +215,7 @@ class Container(containers.DeclarativeContainer):
             _redis_broker,
             opened,
             config.redis_url,
+            config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
         ),

@@ -31,6 +31,7 @@ class Settings:
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     rabbitmq_exchange: str = "insighthub"
     nats_url: str = "nats://127.0.0.1:4222"
+    broker_namespace: str = "insighthub"
     redis_url: str = "redis://127.0.0.1:6379/0"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     secret_key_given: bool = False
@@ -64,6 +65,7 @@ class Settings:
         take("RABBITMQ_EXCHANGE", _name)
         take("NATS_URL", _url("nats", "tls"))
         take("REDIS_URL", _url("redis", "rediss", "unix"))
+        take("BROKER_NAMESPACE", _namespace)
         take("SECRET_KEY", _secret)
         take("DELIVERY", _choice(DELIVERIES))
         take("STORAGE_DIR", lambda variable, raw: raw)
@@ -120,6 +122,12 @@ def _database_url(variable: str, raw: str) -> str:
 def _name(variable: str, raw: str) -> str:
     if not raw.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ConfigError(variable, f"must be letters, digits, '.', '-' or '_' (got {raw!r})")
+    return raw
+
+
+def _namespace(variable: str, raw: str) -> str:
+    if not all(ch.islower() or ch.isdigit() or ch in "-_" for ch in raw) or not raw[0].isalnum():
+        raise ConfigError(variable, f"must be lower-case letters, digits, '-' or '_' (got {raw!r})")
     return raw
 
 

@@ -29,7 +29,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print the status events of one run in the terminal and exit",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for the run (default 30)"
+        "--timeout", type=float, default=30.0, help="with --once: seconds to wait (default 30)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port of the page on 127.0.0.1 (default 8000)"
+    )
+    parser.add_argument(
+        "--step-delay",
+        type=float,
+        default=1.2,
+        metavar="SECONDS",
+        help="pause of the in-process workers at each step, so progress can be watched "
+        "(default 1.2)",
     )
     parser.set_defaults(handler=run)
 

@@ -208,7 +208,7 @@ def run_demo_server(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format, level=logging.WARNING)
     redact_all_handlers()
     host = "127.0.0.1"
-    port: int = getattr(args, "port", 8000)
+    port: int = args.port
     token = TokenSigner(settings.secret_key).issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
 
     def started() -> None:
@@ -226,7 +226,7 @@ def run_demo_server(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         in_process_workers=True,
-        step_delay=getattr(args, "step_delay", DEMO_STEP_SECONDS),
+        step_delay=args.step_delay,
         on_started=started,
     )
 

@@ -35,6 +35,7 @@ def test_defaults_are_the_embedded_ones() -> None:
         ("ALLOWED_ORIGINS", "example.com", "https://"),
         ("LOG_FORMAT", "xml", "text, json"),
         ("RABBITMQ_EXCHANGE", "a b", "letters"),
+        ("BROKER_NAMESPACE", "Prod.Status", "lower-case"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str, words: str) -> None:
