@@ -38,7 +38,8 @@ def test_the_contracts_have_no_exceptions() -> None:
     assert "ignore_imports" not in (ROOT / ".importlinter").read_text()
 
 
-def test_the_forbidden_contract_bites(tmp_path: Path) -> None:
+def lint_imports_with(tmp_path: Path, module: str, extra_import: str) -> str:
+    """Run lint-imports on a copy of the tree in which ``module`` gains ``extra_import``."""
     copy = tmp_path / "tree"
     copy.mkdir()
     shutil.copy(ROOT / ".importlinter", copy)
@@ -46,27 +47,27 @@ def test_the_forbidden_contract_bites(tmp_path: Path) -> None:
         shutil.copytree(
             ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    status = copy / "domain" / "status.py"
-    status.write_text("import sqlalchemy\n" + status.read_text())
+    source = copy / (module.replace(".", "/") + ".py")
+    source.write_text(f"import {extra_import}\n" + source.read_text())
     result = lint_imports(copy)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
-    assert "domain.status -> sqlalchemy" in result.stdout
+    return result.stdout
+
+
+def test_the_forbidden_contract_bites(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "domain.status", "sqlalchemy")
+    assert "domain.status -> sqlalchemy" in output
 
 
 def test_the_layers_contract_bites(tmp_path: Path) -> None:
-    copy = tmp_path / "tree"
-    copy.mkdir()
-    shutil.copy(ROOT / ".importlinter", copy)
-    for package in ("domain", "application", "adapters", "entrypoints"):
-        shutil.copytree(
-            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    service = copy / "application" / "status_service.py"
-    service.write_text("import adapters.memory.repository\n" + service.read_text())
-    result = lint_imports(copy)
-    assert result.returncode != 0
-    assert "application.status_service -> adapters.memory.repository" in result.stdout
+    output = lint_imports_with(tmp_path, "application.status_service", "adapters.memory.repository")
+    assert "application.status_service -> adapters.memory.repository" in output
+
+
+def test_the_independence_contract_bites(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "adapters.redis.broker", "adapters.nats.broker")
+    assert "adapters.redis.broker -> adapters.nats.broker" in output
 
 
 @pytest.mark.parametrize("package", OUR_PACKAGES)
