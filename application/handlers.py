@@ -31,7 +31,13 @@ def holding_lease(
 
     def renew() -> None:
         while not stop.wait(seconds / 3):
-            if not leases.acquire(document_id, owner, seconds):
+            try:
+                renewed = leases.acquire(document_id, owner, seconds)
+            except Exception:  # a store that is briefly away: try again on the next tick
+                log.warning("could not renew the lease", extra={"document_id": document_id})
+                continue
+            if not renewed:
+                # Taken over: this run's next write names a stale version and is refused.
                 log.warning("lease lost to another worker", extra={"document_id": document_id})
                 return
 
@@ -50,7 +56,8 @@ class RunStage:
 
     Idempotent under redelivery: a settled document is left alone, a stage whose steps are
     already recorded only repeats its hand-off, and a document whose lease another live worker
-    holds is that worker's. The delivery is acknowledged only after the hand-off is published.
+    holds is that worker's. The hand-off goes out once the lease is released, and the delivery
+    is acknowledged only after that.
     """
 
     def __init__(
@@ -85,32 +92,37 @@ class RunStage:
             return
         with holding_lease(self._leases, document.id, self._owner, self._lease_seconds) as held:
             if not held:
+                # That worker hands the document on when it is done; if it died, the
+                # sweeper takes the document up once its lease runs out.
                 log.info("another worker holds this document", extra=context)
                 return
             outcome = self._runner.run(document.id, self._steps(self.stage))
-            if isinstance(outcome, Err):
-                log.warning(outcome.error, extra=context)
-                return
-            after = outcome.value.document
-            if (
-                after.processing_status is DocumentProcessingStatus.PROCESSING
-                and self.stage.hands_on is not None
-                and after.progress.all_completed(self.stage.labels)
-            ):
-                self._work.publish(
-                    self.stage.hands_on(
-                        document_id=after.id,
-                        user_id=after.user_id,
-                        workspace_id=after.workspace_id,
-                        version=after.version,
-                    )
+        if isinstance(outcome, Err):
+            log.warning(outcome.error, extra=context)
+            return
+        after = outcome.value.document
+        # Handed on only once the lease is released, or the next stage could find the
+        # document still held and leave it. A death in between is covered by the broker: the
+        # request is not yet acknowledged, and its redelivery repeats only this hand-off.
+        if (
+            after.processing_status is DocumentProcessingStatus.PROCESSING
+            and self.stage.hands_on is not None
+            and after.progress.all_completed(self.stage.labels)
+        ):
+            self._work.publish(
+                self.stage.hands_on(
+                    document_id=after.id,
+                    user_id=after.user_id,
+                    workspace_id=after.workspace_id,
+                    version=after.version,
                 )
-            log.info(
-                "stage %s done: %s",
-                self.stage.name,
-                after.processing_status.value,
-                extra={**context, "version": after.version},
             )
+        log.info(
+            "stage %s done: %s",
+            self.stage.name,
+            after.processing_status.value,
+            extra={**context, "version": after.version},
+        )
 
 
 class ProvisionWorkspace:

@@ -96,11 +96,22 @@ class JobRunner:
             # after it may be missing, and that is the caller's to repeat.
             return Ok(JobOutcome(document, context, skipped=True))
 
+        # A pending document starts a new attempt (first upload, or a retry): nothing an
+        # earlier attempt recorded (its counts, timings, recoveries) carries over.
+        fresh = document.processing_status is DocumentProcessingStatus.PENDING
+        carried: dict[str, Any] = {} if fresh else dict(document.metadata)
         progress = document.progress
-        seconds = dict(document.metadata.get("step_seconds", {}))
-        for step in steps:
+        seconds = dict(carried.get("step_seconds", {}))
+        for number, step in enumerate(steps):
             progress = progress.begin(step.label)
-            moved = self._move(context, DocumentProcessingStatus.PROCESSING, progress=progress)
+            starting_afresh = fresh and number == 0
+            moved = self._move(
+                context,
+                DocumentProcessingStatus.PROCESSING,
+                progress=progress,
+                chunk_count=0 if starting_afresh else None,
+                metadata=carried if starting_afresh else None,
+            )
             if isinstance(moved, Err):
                 return moved
             started = self._clock()
@@ -112,7 +123,7 @@ class JobRunner:
             progress = progress.complete(step.label)
 
         metadata = {
-            **context.document.metadata,
+            **carried,
             **context.metadata,
             "step_seconds": seconds,
             "duration_seconds": round(sum(seconds.values()), 6),
@@ -142,7 +153,10 @@ class JobRunner:
             reason = str(exc)
         else:
             log.exception("step %r crashed", label, extra={"document_id": context.document.id})
-            reason = f"unexpected error ({type(exc).__name__}: {exc})"
+            # The user reads this: one line, not the whole text of a driver's error.
+            lines = str(exc).strip().splitlines()
+            detail = lines[0][:200] if lines else ""
+            reason = f"unexpected error ({type(exc).__name__}: {detail})"
         failed = self._move(
             context,
             DocumentProcessingStatus.FAILED,

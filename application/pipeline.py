@@ -224,6 +224,8 @@ class DocumentSteps:
     def build_graph(self, context: JobContext) -> None:
         document_id = context.document.id
         chunks = self._index.chunks(document_id)
+        if not chunks:
+            raise StepFailed("no chunks were stored for the document; retry it")
         nodes, edges = build_graph([c.text for c in chunks])
         self._graph.replace(document_id, nodes, edges)
         context.metadata["graph_nodes"] = len(nodes)

@@ -83,7 +83,11 @@ def start_sweeper_thread(
 
 
 class Heartbeat:
-    """Touches a file at most once a second while the worker loop turns: a liveness signal."""
+    """Touches a file at most once a second while the process is healthy: a liveness signal.
+
+    A supervisor compares the file's age with a limit of its own; the file is removed when
+    the process stops, so that a stale one never looks like a live worker.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
@@ -98,4 +102,11 @@ class Heartbeat:
             if now - self._last < 1.0:
                 return
             self._last = now
-        self._path.touch()
+        try:
+            self._path.touch()
+        except OSError:  # an unwritable health file must not stop the work
+            log.warning("cannot touch the health file %s", self._path)
+
+    def clear(self) -> None:
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)

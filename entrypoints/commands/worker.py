@@ -60,7 +60,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="after SIGTERM, how long the job under way may take before exiting (default 30)",
+        help=(
+            "after SIGTERM, how long the job under way may take; past it the worker exits "
+            "anyway and the job is redelivered (default 30)"
+        ),
     )
     parser.set_defaults(handler=run)
 
@@ -70,43 +73,58 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("insighthub worker: --concurrency must be at least 1")
     container, settings = build_container()
     configure_logging(settings.log_format)
+    # Their routine chatter (every connection and channel) would drown the workers' own lines.
+    for noisy in ("pika", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     kinds = list(WORKER_KINDS) if args.kind == "all" else [args.kind]
     stop = threading.Event()
+    signalled = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: finishing the job under way, taking no more work", signum)
+        signalled.set()
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    heartbeat = Heartbeat(args.health_file)
     try:
         problem = wait_for_dependencies(
-            container, deadline=time.monotonic() + args.startup_timeout, stop=stop
+            container,
+            deadline=time.monotonic() + args.startup_timeout,
+            stop=stop,
+            settings=settings,
         )
+        if signalled.is_set():
+            log.info("stopped before taking any work")
+            return 0
         if problem is not None:
             log.error("cannot start: %s", problem)
             return 1
-        heartbeat = Heartbeat(args.health_file)
-        threads = start_worker_threads(
-            container, kinds, stop, concurrency=args.concurrency, on_beat=heartbeat.beat
-        )
+        threads = start_worker_threads(container, kinds, stop, concurrency=args.concurrency)
         sweeper = start_sweeper_thread(
             container, stop, every_seconds=max(0.5, settings.worker_lease_seconds / 4)
         )
         log.info(
             "worker started", extra={"worker": ",".join(kinds), "transport": settings.transport}
         )
+        heartbeat.beat()
+        # A consumer thread ends early only when it cannot go on; it then sets ``stop``.
         while not stop.wait(0.5):
-            if not any(thread.is_alive() for thread in threads):
-                log.error("every consumer stopped")
-                return 1
+            heartbeat.beat()
         deadline = time.monotonic() + args.stop_timeout
         for thread in [*threads, sweeper]:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in threads):
-            log.error("the job under way did not finish in time; it will be redelivered")
+            # Not lost: its request was never acknowledged and goes back to the queue, and the
+            # document's lease runs out for the sweeper of another worker to take it up.
+            log.warning("the job under way did not finish within --stop-timeout; left to others")
+            return 0 if signalled.is_set() else 1
+        if not signalled.is_set():
+            log.error("a consumer stopped on an error; exiting so that a supervisor restarts it")
             return 1
         log.info("worker stopped")
         return 0
     finally:
+        heartbeat.clear()
         close_container(container)
