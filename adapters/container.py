@@ -302,7 +302,9 @@ class Container(containers.DeclarativeContainer):
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
     )
-    provision_workspace = providers.Singleton(ProvisionWorkspace, status_service, rag_configs)
+    provision_workspace = providers.Singleton(
+        ProvisionWorkspace, status_service, rag_configs, storage
+    )
     lease_sweeper = providers.Singleton(
         LeaseSweeper,
         status_service,

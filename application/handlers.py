@@ -12,7 +12,7 @@ from application.pipeline import Stage
 from application.status_service import StatusService
 from domain.entities import RagConfig
 from domain.events import Event, WorkspaceCreated
-from domain.ports import DocumentLeases, MessagePublisher, RagConfigs
+from domain.ports import DocumentLeases, FileStorage, MessagePublisher, RagConfigs
 from domain.result import Err
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
@@ -132,11 +132,11 @@ class ProvisionWorkspace:
         self,
         status_service: StatusService,
         rag_configs: RagConfigs,
-        prepare_storage: Callable[[int], None] = lambda workspace_id: None,
+        storage: FileStorage,
     ) -> None:
         self._status = status_service
         self._rag_configs = rag_configs
-        self._prepare_storage = prepare_storage
+        self._storage = storage
 
     def __call__(self, event: Event) -> None:
         if not isinstance(event, WorkspaceCreated):
@@ -156,7 +156,7 @@ class ProvisionWorkspace:
             return
         try:
             self._rag_configs.save_for_workspace(workspace.id, config)
-            self._prepare_storage(workspace.id)
+            self._storage.prepare_area(str(workspace.id))
         except Exception as exc:  # whatever failed, the user must see it as an error status
             log.exception("provisioning failed", extra={"workspace_id": workspace.id})
             self._settle(

@@ -49,9 +49,15 @@ class TextFormatter(logging.Formatter):
         return f"{text} [{context}]" if context else text
 
 
+# Libraries whose INFO lines are about their own connections, not about our work.
+QUIET_LIBRARIES = ("pika", "alembic", "nats", "redis")
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

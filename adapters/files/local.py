@@ -35,6 +35,9 @@ class LocalFileStorage(FileStorage):
             partial.unlink(missing_ok=True)
         return size
 
+    def prepare_area(self, prefix: str) -> None:
+        self._path(prefix).mkdir(parents=True, exist_ok=True)
+
     def read(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 

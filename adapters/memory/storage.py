@@ -13,6 +13,7 @@ class InMemoryFileStorage(FileStorage):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.files: dict[str, bytes] = {}
+        self.areas: set[str] = set()
 
     def save(self, key: str, chunks: Iterable[bytes], *, max_bytes: int | None = None) -> int:
         parts: list[bytes] = []
@@ -25,6 +26,10 @@ class InMemoryFileStorage(FileStorage):
         with self._lock:
             self.files[key] = b"".join(parts)
         return size
+
+    def prepare_area(self, prefix: str) -> None:
+        with self._lock:
+            self.areas.add(prefix)
 
     def read(self, key: str) -> bytes:
         with self._lock:

@@ -22,5 +22,9 @@ class FileStorage(ABC):
         """The whole content stored under ``key``; ``FileNotFoundError`` if there is none."""
 
     @abstractmethod
+    def prepare_area(self, prefix: str) -> None:
+        """Make room for the files that will be stored under ``prefix`` (a workspace's area)."""
+
+    @abstractmethod
     def locate(self, key: str) -> str:
         """Where ``key`` lives, as a worker would name it (a path for disk storage)."""

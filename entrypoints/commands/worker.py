@@ -73,9 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("insighthub worker: --concurrency must be at least 1")
     container, settings = build_container()
     configure_logging(settings.log_format)
-    # Their routine chatter (every connection and channel) would drown the workers' own lines.
-    for noisy in ("pika", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     kinds = list(WORKER_KINDS) if args.kind == "all" else [args.kind]
     stop = threading.Event()
     signalled = threading.Event()

@@ -60,6 +60,17 @@ def test_every_compose_variable_is_a_setting_with_a_valid_value(name: str) -> No
     assert settings.persistence == "sql"
 
 
+def test_every_long_running_service_has_a_health_check_it_can_pass() -> None:
+    for name, service in insighthub_services().items():
+        command = service["command"]
+        if command[0] == "worker":
+            health_file = command[command.index("--health-file") + 1]
+            assert health_file in " ".join(service["healthcheck"]["test"]), name
+        elif command[0] == "serve":
+            port = command[command.index("--port") + 1]
+            assert f":{port}/readyz" in " ".join(service["healthcheck"]["test"])
+
+
 def test_the_dockerfile_entrypoint_and_default_command_are_accepted() -> None:
     text = (ROOT / "Dockerfile").read_text()
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (.+)$", text, re.M).group(1))  # type: ignore[union-attr]

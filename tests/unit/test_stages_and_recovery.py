@@ -149,6 +149,24 @@ def test_a_redelivered_request_repeats_only_the_hand_off() -> None:
     assert [type(e) for e in p.work.events] == [DocumentChunked, DocumentChunked]
 
 
+def test_the_hand_off_goes_out_only_after_the_lease_is_released() -> None:
+    # Otherwise the next stage's worker could receive it, find the document still held,
+    # and drop it: the document would be stranded with no lease and no request.
+    p = Pipeline()
+    held_at_publish: list[bool] = []
+
+    class LeaseWatchingPublisher(RecordingPublisher):
+        def publish(self, event: Event) -> None:
+            held_at_publish.append(not p.leases.acquire(p.document.id, "next-stage", 10))
+            p.leases.release(p.document.id, "next-stage")
+            super().publish(event)
+
+    p.work = LeaseWatchingPublisher()
+    p.handler(INGESTION)(p.request(INGESTION))
+    assert held_at_publish == [False]
+    assert [type(e) for e in p.work.events] == [DocumentChunked]
+
+
 def test_a_document_held_by_a_live_worker_is_left_to_it() -> None:
     p = Pipeline()
     assert p.leases.acquire(p.document.id, "other", 10)
@@ -207,14 +225,14 @@ def test_provisioning_copies_the_owners_defaults_or_fails_on_bad_ones() -> None:
     repository = InMemoryStatusRepository()
     status = StatusService(repository, None)
     configs = InMemoryRagConfigs()
-    prepared: list[int] = []
-    provision = ProvisionWorkspace(status, configs, prepared.append)
+    storage = InMemoryFileStorage()
+    provision = ProvisionWorkspace(status, configs, storage)
     configs.set_defaults(1, RagConfig(chunk_size=300, chunk_overlap=30, graph_enabled=True))
     good = repository.add_workspace(user_id=1, name="good")
     provision(_created(good.id, 1))
     assert repository.get_workspace(good.id).status is W.READY  # type: ignore[union-attr]
     assert configs.for_workspace(good.id) == configs.defaults_for(1)
-    assert prepared == [good.id]
+    assert storage.areas == {str(good.id)}
 
     configs.set_defaults(2, RagConfig(chunk_size=100, chunk_overlap=100))
     bad = repository.add_workspace(user_id=2, name="bad")
@@ -233,10 +251,13 @@ def test_provisioning_copies_the_owners_defaults_or_fails_on_bad_ones() -> None:
 def test_a_provisioning_failure_is_an_error_status_not_a_crash() -> None:
     repository = InMemoryStatusRepository()
 
-    def no_disk(workspace_id: int) -> None:
-        raise OSError("No space left on device")
+    class FullDisk(InMemoryFileStorage):
+        def prepare_area(self, prefix: str) -> None:
+            raise OSError("No space left on device")
 
-    provision = ProvisionWorkspace(StatusService(repository, None), InMemoryRagConfigs(), no_disk)
+    provision = ProvisionWorkspace(
+        StatusService(repository, None), InMemoryRagConfigs(), FullDisk()
+    )
     workspace = repository.add_workspace(user_id=1, name="w")
     provision(_created(workspace.id, 1))
     stored = repository.get_workspace(workspace.id)
