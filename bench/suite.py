@@ -1,0 +1,829 @@
+"""The five benchmarks. Each starts the processes it needs, measures, and returns its rows."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from application.tokens import TokenSigner
+from bench import processes
+from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
+from bench.profiling import Spy
+from bench.results import Row, unavailable
+from bench.services import (
+    Endpoints,
+    Workspace,
+    libpq_url,
+    private_workspace,
+    rabbitmq_sink,
+)
+
+PYTHON = sys.executable
+FANOUT_USER_ID = 4_300_000
+LATENCY_USER_ID = 4_200_000
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each benchmark does; ``smoke`` is just enough to show it still works."""
+
+    updates: int
+    latency_seconds: float
+    saturation_updates: int
+    fanout: tuple[tuple[int, int], ...]
+    connections: int
+    corpus: int
+    worker_counts: tuple[int, ...] = (1, 2)
+    bursts: int = 3
+    connection_peers: tuple[str, ...] = ("insighthub", "bare")
+
+    @classmethod
+    def full(cls, max_sockets: int) -> Sizes:
+        fanout = tuple(
+            (c, m) for c, m in ((200, 100), (1000, 40), (10_000, 10)) if c <= max_sockets
+        )
+        return cls(
+            updates=3000,
+            latency_seconds=10.0,
+            saturation_updates=2000,
+            fanout=fanout or ((max_sockets, 10),),
+            connections=max_sockets,
+            corpus=120,
+        )
+
+    @classmethod
+    def smoke(cls) -> Sizes:
+        return cls(
+            updates=40,
+            latency_seconds=0.25,
+            saturation_updates=30,
+            fanout=((20, 5),),
+            connections=30,
+            corpus=4,
+            bursts=1,
+            worker_counts=(1,),
+            connection_peers=("insighthub",),
+        )
+
+
+@dataclass
+class Context:
+    endpoints: Endpoints
+    sizes: Sizes
+    log_dir: Path
+    profile_dir: Path | None
+    log: Log
+    prototype: str = ""
+
+
+def _spy(context: Context, pid: int, name: str) -> Spy | None:
+    """Sample ``pid`` with py-spy into the profile directory, when profiling."""
+    if context.profile_dir is None:
+        return None
+    return Spy(pid, context.profile_dir / f"{name}.txt")
+
+
+def _unspy(spy: Spy | None) -> None:
+    if spy is not None:
+        spy.stop()
+
+
+def _start_server(
+    context: Context,
+    workspace: Workspace,
+    transport: str,
+    name: str,
+    prototype: str = "",
+) -> Background:
+    port = free_port()
+    environ = workspace.environ(transport)
+    if prototype:
+        environ["BENCH_PROTOTYPE"] = prototype
+    server = insighthub(name, ["serve", "--port", str(port)], environ, context.log_dir)
+    server.port = port
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), f"{name} ready", 60, server)
+    return server
+
+
+def _start_relay(context: Context, workspace: Workspace, transport: str) -> Background:
+    relay = insighthub(
+        f"relay-{transport}",
+        ["relay"],
+        workspace.environ(transport, delivery="outbox"),
+        context.log_dir,
+    )
+    wait_until(
+        lambda: "relay started" in relay.log_path.read_text(errors="replace"),
+        "the relay to start",
+        60,
+        relay,
+    )
+    return relay
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# ---------------------------------------------------------------- 1 and 2, per transport
+
+
+def pipeline(context: Context, transports: Sequence[str]) -> list[Row]:
+    """Benchmarks 1 (updates/s against the raw floor) and 2 (commit → socket latency)."""
+    rows: list[Row] = []
+    for transport in transports:
+        context.log(f"[1,2] {transport}")
+        try:
+            with private_workspace(context.endpoints) as workspace:
+                rows += _pipeline_for(context, workspace, transport)
+        except Exception as exc:
+            context.log(f"  {transport} failed: {exc}")
+            rows.append(unavailable("1 updates/s", f"{transport}", "updates/s", _first(exc)))
+    return rows
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> list[Row]:
+    rows: list[Row] = []
+    if transport == "rabbitmq":
+        rabbitmq_sink(context.endpoints.rabbitmq, workspace.namespace)
+    relay: Background | None = None
+    relay_problem = ""
+    try:
+        relay = _start_relay(context, workspace, transport)
+    except Exception as exc:
+        relay_problem = f"the relay did not start ({_first(exc)})"
+        if relay is not None:
+            relay.stop()
+        relay = None
+    phases = "floor,direct" + (",outbox" if relay is not None else "")
+    if "lean" in context.prototype:
+        phases += ",lean"
+    profile = str(context.profile_dir / f"updates-{transport}") if context.profile_dir else ""
+    relay_spy = _spy(context, relay.pid, f"relay-{transport}") if relay is not None else None
+    try:
+        measured = processes.run_json(
+            [
+                PYTHON,
+                "-m",
+                "bench.loadgen",
+                "throughput",
+                "--namespace",
+                workspace.namespace,
+                "--count",
+                str(context.sizes.updates),
+                "--phases",
+                phases,
+                "--profile",
+                profile,
+            ],
+            workspace.environ(transport),
+            timeout=600,
+        )
+        _unspy(relay_spy)
+        floor = measured["floor"]["per_second"]
+        rows.append(
+            Row(
+                "1 updates/s",
+                f"{transport} raw floor",
+                "updates/s",
+                floor,
+                "raw floor",
+                floor,
+                extra={"cpu_ms_per_update": measured["floor"]["cpu_ms_per_update"]},
+                note="psycopg UPDATE+COMMIT, then the raw client's confirmed publish",
+            )
+        )
+        rows.append(
+            Row(
+                "1 updates/s",
+                f"{transport} direct",
+                "updates/s",
+                measured["direct"]["per_second"],
+                "raw floor",
+                floor,
+                "≥ 0.8× floor",
+                0.8,
+                extra={
+                    "lost_events": measured["direct"]["lost_events"],
+                    "cpu_ms_per_update": measured["direct"]["cpu_ms_per_update"],
+                },
+            )
+        )
+        if "lean" in measured:
+            lean = measured["lean"]
+            rows.append(
+                Row(
+                    "1 updates/s",
+                    f"{transport} direct + prototype 'lean'",
+                    "updates/s",
+                    lean["per_second"],
+                    "raw floor",
+                    floor,
+                    extra={
+                        "cpu_ms_per_update": lean["cpu_ms_per_update"],
+                        "versus_direct": lean["per_second"] / measured["direct"]["per_second"],
+                    },
+                    note=f"{lean['per_second'] / measured['direct']['per_second']:.2f}× direct "
+                    "as it is (bench/prototypes.py)",
+                )
+            )
+        if "outbox" in measured:
+            outbox = measured["outbox"]
+            rows.append(
+                Row(
+                    "1 updates/s",
+                    f"{transport} outbox",
+                    "updates/s",
+                    outbox["per_second"],
+                    "raw floor",
+                    floor,
+                    "≥ 2× floor",
+                    2.0,
+                    extra={
+                        "commit_only_per_second": outbox["count"] / outbox["commit_seconds"],
+                        "cpu_ms_per_update": outbox["cpu_ms_per_update"],
+                    },
+                    note="end to end: until the relay has published every event",
+                )
+            )
+        else:
+            rows.append(
+                unavailable("1 updates/s", f"{transport} outbox", "updates/s", relay_problem)
+            )
+        rows += _latency(context, workspace, transport, relay, relay_problem)
+    finally:
+        if relay is not None:
+            relay.stop()
+    return rows
+
+
+def _latency(
+    context: Context,
+    workspace: Workspace,
+    transport: str,
+    relay: Background | None,
+    relay_problem: str,
+) -> list[Row]:
+    rows: list[Row] = []
+    paced = max(10, round(200 * context.sizes.latency_seconds))
+    phases = [("direct", "200/s"), ("direct", "saturation")]
+    if relay is not None:
+        phases += [("outbox", "200/s"), ("outbox", "saturation")]
+    else:
+        rows.append(unavailable("2 latency", f"{transport} outbox", "ms", relay_problem))
+    labels = {f"{d}@{200 if p == '200/s' else 0}": (d, p) for d, p in phases}
+    server = _start_server(context, workspace, transport, f"serve-{transport}")
+    token = TokenSigner(workspace.secret_key).issue(LATENCY_USER_ID, 3600)
+    client = Conversation(
+        [PYTHON, "-m", "bench.clients", "watch", "--port", str(server.port), "--token", token],
+        workspace.environ(transport),
+        context.log_dir,
+    )
+    try:
+        client.read(60)
+        with tempfile.TemporaryDirectory() as scratch:
+            commits_path = Path(scratch) / "commits.json"
+            received_path = Path(scratch) / "received.json"
+            sent = processes.run_json(
+                [
+                    PYTHON,
+                    "-m",
+                    "bench.loadgen",
+                    "latency",
+                    "--phases",
+                    ",".join(labels),
+                    "--count",
+                    str(paced),
+                    "--burst",
+                    str(context.sizes.saturation_updates),
+                    "--out",
+                    str(commits_path),
+                ],
+                workspace.environ(transport),
+                timeout=900,
+            )
+            client.say({"collect": sent["commits"], "out": str(received_path), "idle": 5})
+            client.read(120)
+            commits = json.loads(commits_path.read_text())
+            received = {(d, v): t for d, v, t in json.loads(received_path.read_text())}
+    finally:
+        client.close()
+        server.stop()
+    for label, (delivery, pace) in labels.items():
+        mine = [(d, v, t) for phase, d, v, t in commits if phase == label]
+        rows += _latency_row(transport, delivery, pace, mine, received, sent["phases"][label])
+    return rows
+
+
+def _latency_row(
+    transport: str,
+    delivery: str,
+    pace: str,
+    commits: list[tuple[int, int, float]],
+    received: dict[tuple[int, int], float],
+    sent: dict[str, Any],
+) -> list[Row]:
+    latencies = [(received[(d, v)] - at) * 1000 for d, v, at in commits if (d, v) in received]
+    case = f"{transport} {delivery} @ {pace}"
+    if not latencies:
+        return [unavailable("2 latency", case, "ms", "no event reached the socket")]
+    p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
+    extra = {
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "max_ms": max(latencies),
+        "mean_ms": statistics.fmean(latencies),
+        "updates": len(commits),
+        "delivered": len(latencies),
+        "sent_per_second": sent["per_second"],
+    }
+    missing = len(commits) - len(latencies)
+    note = f"{missing} of {len(commits)} updates not seen on the socket" if missing else ""
+    if pace == "saturation":
+        note = f"{sent['per_second']:,.0f} updates/s sent" + (f"; {note}" if note else "")
+    limit: float | None = None
+    target = ""
+    if pace == "200/s" and delivery == "direct":
+        limit, target = 20.0, "p99 ≤ 20 ms"
+    elif pace == "200/s":
+        limit, target = 30.0, "p99 ≤ 30 ms"
+    applies = limit is not None and (transport == "rabbitmq" or delivery == "outbox")
+    rows = [
+        Row(
+            "2 latency",
+            case,
+            "p99 ms",
+            p99,
+            "target" if applies else "",
+            limit if applies else None,
+            target if applies else "",
+            1.0 if applies else None,
+            lower_is_better=True,
+            extra=extra,
+            note=note,
+        )
+    ]
+    if applies and delivery == "direct":
+        rows.append(
+            Row(
+                "2 latency",
+                case,
+                "p50 ms",
+                p50,
+                "target",
+                5.0,
+                "p50 ≤ 5 ms",
+                1.0,
+                lower_is_better=True,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- 3 and 4: sockets
+
+
+def _start_peer(context: Context, kind: str, workspace: Workspace) -> Background:
+    port = free_port()
+    peer = processes.start(
+        f"peer-{kind}",
+        [
+            PYTHON,
+            "-m",
+            "bench.peers",
+            kind,
+            "--port",
+            str(port),
+            "--redis-url",
+            context.endpoints.redis,
+            "--channel",
+            f"{workspace.namespace}:status",
+        ],
+        workspace.environ("redis"),
+        context.log_dir,
+    )
+    peer.port = port
+    wait_until(lambda: _port_open(port), f"{kind} listening", 60, peer)
+    time.sleep(0.3)  # its Redis subscription starts with the app
+    return peer
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _sockets_client(
+    context: Context,
+    workspace: Workspace,
+    kind: str,
+    port: int,
+    count: int,
+) -> Conversation:
+    token = TokenSigner(workspace.secret_key).issue(FANOUT_USER_ID, 3600)
+    return Conversation(
+        [
+            PYTHON,
+            "-m",
+            "bench.clients",
+            "sockets",
+            "--kind",
+            kind,
+            "--port",
+            str(port),
+            "--sockets",
+            str(count),
+            "--token",
+            token,
+            "--redis-url",
+            context.endpoints.redis,
+            "--channel",
+            f"{workspace.namespace}:status",
+            "--user",
+            str(FANOUT_USER_ID),
+        ],
+        workspace.environ("redis"),
+        context.log_dir,
+    )
+
+
+def fanout(context: Context) -> list[Row]:
+    """Benchmark 3: deliveries/s to C sockets, the bridge against bare Starlette and socket.io."""
+    rows: list[Row] = []
+    measured: dict[tuple[str, int], float] = {}
+    problems: dict[tuple[str, int], str] = {}
+    with private_workspace(context.endpoints) as workspace:
+        drain = "drain" in context.prototype.split(",")
+        kinds = ["insighthub", "bare", "socketio"] + (["prototype"] if drain else [])
+        for kind in kinds:
+            context.log(f"[3] fan-out {kind}")
+            try:
+                if kind == "insighthub":
+                    server = _start_server(context, workspace, "redis", "serve-fanout")
+                elif kind == "prototype":
+                    server = _start_server(context, workspace, "redis", "serve-prototype", "drain")
+                else:
+                    server = _start_peer(context, kind, workspace)
+            except Exception as exc:
+                for sockets, _ in context.sizes.fanout:
+                    problems[(kind, sockets)] = _first(exc)
+                continue
+            try:
+                for sockets, events in context.sizes.fanout:
+                    try:
+                        measured[(kind, sockets)] = _fanout_case(
+                            context, workspace, kind, server, sockets, events
+                        )
+                    except Exception as exc:
+                        problems[(kind, sockets)] = _first(exc)
+                        context.log(f"  {kind} × {sockets}: {_first(exc)}")
+            finally:
+                server.stop()
+    for sockets, events in context.sizes.fanout:
+        bare = measured.get(("bare", sockets))
+        peer = measured.get(("socketio", sockets))
+        ours = measured.get(("insighthub", sockets))
+        shape = f"{sockets} sockets × {events} events"
+        for kind, value in (("bare", bare), ("socketio", peer)):
+            if value is None:
+                rows.append(
+                    unavailable(
+                        "3 fan-out",
+                        f"{kind} {shape}",
+                        "deliveries/s",
+                        problems.get((kind, sockets), "?"),
+                    )
+                )
+            else:
+                rows.append(Row("3 fan-out", f"{kind} {shape}", "deliveries/s", value))
+        if ours is None:
+            why = problems.get(("insighthub", sockets), "?")
+            rows.append(unavailable("3 fan-out", f"bridge {shape}", "deliveries/s", why))
+            continue
+        rows.append(
+            Row(
+                "3 fan-out",
+                f"bridge {shape} vs bare Starlette",
+                "deliveries/s",
+                ours,
+                "bare Starlette",
+                bare,
+                "≥ 0.9× bare",
+                0.9,
+            )
+        )
+        rows.append(
+            Row(
+                "3 fan-out",
+                f"bridge {shape} vs python-socketio",
+                "deliveries/s",
+                ours,
+                "python-socketio",
+                peer,
+                "≥ 1.5× socketio",
+                1.5,
+            )
+        )
+        candidate = measured.get(("prototype", sockets))
+        if candidate is not None:
+            rows.append(
+                Row(
+                    "3 fan-out",
+                    f"bridge + prototype 'drain' {shape} vs bare Starlette",
+                    "deliveries/s",
+                    candidate,
+                    "bare Starlette",
+                    bare,
+                    extra={"versus_bridge": candidate / ours},
+                    note=f"{candidate / ours:.2f}× the bridge as it is",
+                )
+            )
+    return rows
+
+
+def _fanout_case(
+    context: Context,
+    workspace: Workspace,
+    kind: str,
+    server: Background,
+    sockets: int,
+    events: int,
+) -> float:
+    port: int = server.port
+    protocol = "insighthub" if kind == "prototype" else kind
+    client = _sockets_client(context, workspace, protocol, port, sockets)
+    try:
+        opened = client.read(300)
+        if opened["connected"] < sockets or opened["greeted"] < sockets:
+            raise RuntimeError(
+                f"{opened['connected']}/{sockets} sockets opened, {opened['greeted']} greeted: "
+                f"{opened['errors']}"
+            )
+        client.say({"burst": 2, "timeout": 60})
+        client.read(120)
+        rates: list[float] = []
+        for _ in range(context.sizes.bursts):
+            spy = _spy(context, server.pid, f"fanout-{kind}-{sockets}") if not rates else None
+            client.say({"burst": events, "timeout": 120})
+            result = client.read(180)
+            _unspy(spy)
+            if result["delivered"] < result["expected"]:
+                raise RuntimeError(
+                    f"{result['delivered']} of {result['expected']} delivered "
+                    f"({result['closed']} sockets closed)"
+                )
+            rates.append(result["delivered"] / result["seconds"])
+        # A burst lasts about a second: on a shared machine the best of a few is the figure
+        # least disturbed by whatever else ran at that moment.
+        context.log(f"  {kind} × {sockets}: {', '.join(f'{r:,.0f}' for r in rates)} deliveries/s")
+        return max(rates)
+    finally:
+        client.close()
+
+
+def connections(context: Context) -> list[Row]:
+    """Benchmark 4: memory per idle socket and time to accept them, in one server process."""
+    rows: list[Row] = []
+    count = context.sizes.connections
+    with private_workspace(context.endpoints) as workspace:
+        for kind in context.sizes.connection_peers:
+            context.log(f"[4] {count} idle sockets on {kind}")
+            try:
+                server = (
+                    _start_server(context, workspace, "redis", "serve-connections")
+                    if kind == "insighthub"
+                    else _start_peer(context, kind, workspace)
+                )
+            except Exception as exc:
+                rows.append(unavailable("4 connections", kind, "KB/socket", _first(exc)))
+                continue
+            try:
+                time.sleep(0.5)
+                before = processes.rss_bytes(server.pid)
+                spy = _spy(context, server.pid, f"accept-{kind}-{count}")
+                client = _sockets_client(context, workspace, kind, server.port, count)
+                try:
+                    opened = client.read(600)
+                    _unspy(spy)
+                    time.sleep(1.0)
+                    after = processes.rss_bytes(server.pid)
+                finally:
+                    client.close()
+            finally:
+                server.stop()
+            per_socket = (after - before) / max(1, opened["greeted"]) / 1024
+            extra = {
+                "sockets": count,
+                "opened": opened["greeted"],
+                "accept_seconds": opened["ready_seconds"],
+                "handshake_seconds": opened["handshake_seconds"],
+                "accepted_per_second": opened["greeted"] / opened["ready_seconds"],
+                "rss_before_mb": before / 2**20,
+                "rss_after_mb": after / 2**20,
+                "errors": opened["errors"],
+            }
+            name = "server" if kind == "insighthub" else "bare Starlette (reference)"
+            note = (
+                "" if opened["greeted"] == count else f"only {opened['greeted']} of {count} opened"
+            )
+            if kind == "insighthub":
+                rows.append(
+                    Row(
+                        "4 connections",
+                        f"{name}, {count} idle sockets",
+                        "KB/socket",
+                        per_socket,
+                        "target",
+                        40.0,
+                        "≤ 40 KB/socket",
+                        1.0,
+                        lower_is_better=True,
+                        extra=extra,
+                        note=note,
+                    )
+                )
+                rows.append(
+                    Row(
+                        "4 connections",
+                        f"{name}, time to accept {count}",
+                        "s",
+                        opened["ready_seconds"],
+                        extra=extra,
+                    )
+                )
+            else:
+                rows.append(
+                    Row(
+                        "4 connections",
+                        f"{name}, {count} idle sockets",
+                        "KB/socket",
+                        per_socket,
+                        extra=extra,
+                        note=note,
+                    )
+                )
+    return rows
+
+
+# ---------------------------------------------------------------- 5: workers
+
+
+def corpus(count: int) -> list[tuple[str, bytes]]:
+    """A fixed set of text documents (the same every run)."""
+    words = (
+        "status",
+        "event",
+        "worker",
+        "queue",
+        "socket",
+        "version",
+        "commit",
+        "broker",
+        "relay",
+        "snapshot",
+        "document",
+        "workspace",
+        "chunk",
+        "embedding",
+        "graph",
+        "progress",
+        "ready",
+        "failed",
+        "pending",
+        "processing",
+    )
+    documents = []
+    for n in range(count):
+        paragraphs = []
+        for p in range(24):
+            sentence = " ".join(words[(n * 7 + p * 3 + k) % len(words)] for k in range(60))
+            paragraphs.append(f"Section {p} of document {n}. {sentence}.")
+        documents.append((f"corpus-{n:04d}.txt", "\n\n".join(paragraphs).encode()))
+    return documents
+
+
+def workers(context: Context) -> list[Row]:
+    """Benchmark 5: documents/s through the pipeline with 1 and 2 worker processes."""
+    rows: list[Row] = []
+    rates: dict[int, float] = {}
+    with private_workspace(context.endpoints) as workspace, tempfile.TemporaryDirectory() as files:
+        environ = workspace.environ("rabbitmq", storage_dir=files)
+        for count in context.sizes.worker_counts:
+            context.log(f"[5] {count} worker process(es)")
+            try:
+                rates[count] = _worker_round(context, workspace, environ, count, files)
+                context.log(f"  {rates[count]:.1f} documents/s")
+            except Exception as exc:
+                rows.append(
+                    unavailable("5 workers", f"{count} × worker all", "documents/s", _first(exc))
+                )
+    one = rates.get(1)
+    for count, rate in sorted(rates.items()):
+        rows.append(
+            Row(
+                "5 workers",
+                f"{count} × worker all, {context.sizes.corpus} documents",
+                "documents/s",
+                rate,
+                "1 worker",
+                one,
+            )
+        )
+    return rows
+
+
+def _worker_round(
+    context: Context, workspace: Workspace, environ: dict[str, str], count: int, files: str
+) -> float:
+    from adapters.container import build_container, close_container
+    from domain.result import Err
+
+    user_id = 4_400_000 + count
+    health = [Path(files) / f"health-{count}-{n}" for n in range(count)]
+    started = [
+        insighthub(
+            f"worker-{count}-{n}",
+            ["worker", "all", "--health-file", str(path)],
+            environ,
+            context.log_dir,
+        )
+        for n, path in enumerate(health)
+    ]
+    container, _ = build_container(environ)
+    database = psycopg.connect(libpq_url(workspace.database_url))
+    try:
+        for worker, path in zip(started, health, strict=True):
+            wait_until(path.exists, f"{worker.name} to take work", 60, worker)
+        created = container.workspaces().create(user_id=user_id, name=f"corpus {count}")
+        if isinstance(created, Err):
+            raise RuntimeError(f"workspace refused: {created.error}")
+        workspace_id = created.value.id
+
+        def provisioned() -> bool:
+            row = database.execute(
+                "SELECT status FROM workspaces WHERE id = %s", (workspace_id,)
+            ).fetchone()
+            database.commit()
+            return row is not None and row[0] == "ready"
+
+        wait_until(provisioned, "the workspace to be provisioned", 60, started[0])
+        documents = container.documents()
+        begun = time.perf_counter()
+        for filename, content in corpus(context.sizes.corpus):
+            uploaded = documents.upload(
+                user_id=user_id, workspace_id=workspace_id, filename=filename, content=[content]
+            )
+            if isinstance(uploaded, Err):
+                raise RuntimeError(f"upload refused: {uploaded.error}")
+
+        def finished() -> bool:
+            row = database.execute(
+                "SELECT count(*) FROM documents WHERE user_id = %s "
+                "AND processing_status IN ('ready', 'failed')",
+                (user_id,),
+            ).fetchone()
+            database.commit()
+            return row is not None and row[0] >= context.sizes.corpus
+
+        wait_until(finished, "every document to be processed", 900, started[0])
+        elapsed = time.perf_counter() - begun
+        failed = database.execute(
+            "SELECT count(*) FROM documents WHERE user_id = %s AND processing_status = 'failed'",
+            (user_id,),
+        ).fetchone()
+        if failed and failed[0]:
+            raise RuntimeError(f"{failed[0]} documents failed")
+        return context.sizes.corpus / elapsed
+    finally:
+        database.close()
+        close_container(container)
+        for worker in started:
+            worker.stop()
+
+
+BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
+    "pipeline": pipeline,
+    "fanout": lambda context, transports: fanout(context),
+    "connections": lambda context, transports: connections(context),
+    "workers": lambda context, transports: workers(context),
+}
