@@ -11,6 +11,7 @@ On the wire an event is one JSON object::
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -61,12 +62,11 @@ class Event:
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Self:
-        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in message:
-                raise MalformedMessage(f"{cls.routing_key}: missing field '{f.name}'")
-            values[f.name] = _from_json(hints[f.name], message[f.name], f.name)
+        for name, hint in _field_hints(cls):
+            if name not in message:
+                raise MalformedMessage(f"{cls.routing_key}: missing field '{name}'")
+            values[name] = _from_json(hint, message[name], name)
         return cls(**values)
 
 
@@ -260,6 +260,13 @@ def decode(body: bytes | str) -> Event:
         "occurred_at": envelope.get("occurred_at"),
     }
     return event_type.from_message(message)
+
+
+@functools.cache
+def _field_hints(cls: type[Event]) -> tuple[tuple[str, object], ...]:
+    # Resolving string annotations is costly, and every consumer decodes every message.
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in fields(cls))
 
 
 def _to_json(value: object) -> object:
