@@ -11,7 +11,6 @@ On the wire an event is one JSON object::
 
 from __future__ import annotations
 
-import functools
 import json
 import types
 import typing
@@ -262,11 +261,16 @@ def decode(body: bytes | str) -> Event:
     return event_type.from_message(message)
 
 
-@functools.cache
+_FIELD_HINTS: dict[type[Event], tuple[tuple[str, object], ...]] = {}
+
+
 def _field_hints(cls: type[Event]) -> tuple[tuple[str, object], ...]:
     # Resolving string annotations is costly, and every consumer decodes every message.
-    hints = typing.get_type_hints(cls)
-    return tuple((f.name, hints[f.name]) for f in fields(cls))
+    known = _FIELD_HINTS.get(cls)
+    if known is None:
+        hints = typing.get_type_hints(cls)
+        known = _FIELD_HINTS[cls] = tuple((f.name, hints[f.name]) for f in fields(cls))
+    return known
 
 
 def _to_json(value: object) -> object:
