@@ -53,28 +53,10 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Every variable is optional; a present one that is malformed raises ``ConfigError``."""
         values: dict[str, Any] = {}
-
-        def take(variable: str, parse: Callable[[str, str], T]) -> None:
+        for variable, parse in _PARSERS.items():
             raw = environ.get(variable)
             if raw is not None and raw.strip() != "":
                 values[variable.lower()] = parse(variable, raw.strip())
-
-        take("DATABASE_URL", _database_url)
-        take("TRANSPORT", _choice(TRANSPORTS))
-        take("RABBITMQ_URL", _url("amqp", "amqps"))
-        take("RABBITMQ_EXCHANGE", _name)
-        take("NATS_URL", _url("nats", "tls"))
-        take("REDIS_URL", _url("redis", "rediss", "unix"))
-        take("BROKER_NAMESPACE", _namespace)
-        take("SECRET_KEY", _secret)
-        take("DELIVERY", _choice(DELIVERIES))
-        take("STORAGE_DIR", lambda variable, raw: raw)
-        take("MAX_UPLOAD_BYTES", _positive_int)
-        take("MAX_DELIVERIES", _positive_int)
-        take("REDELIVERY_SECONDS", _positive_float)
-        take("WORKER_LEASE_SECONDS", _positive_float)
-        take("LOG_FORMAT", _choice(LOG_FORMATS))
-        take("ALLOWED_ORIGINS", _origins)
         if "secret_key" in values:
             values["secret_key_given"] = True
         return cls(**values)
@@ -166,3 +148,30 @@ def _origins(variable: str, raw: str) -> tuple[str, ...]:
                 variable, f"each origin must look like https://host[:port] (got {origin!r})"
             )
     return origins
+
+
+def _verbatim(variable: str, raw: str) -> str:
+    return raw
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "DATABASE_URL": _database_url,
+    "TRANSPORT": _choice(TRANSPORTS),
+    "RABBITMQ_URL": _url("amqp", "amqps"),
+    "RABBITMQ_EXCHANGE": _name,
+    "NATS_URL": _url("nats", "tls"),
+    "REDIS_URL": _url("redis", "rediss", "unix"),
+    "BROKER_NAMESPACE": _namespace,
+    "SECRET_KEY": _secret,
+    "DELIVERY": _choice(DELIVERIES),
+    "STORAGE_DIR": _verbatim,
+    "MAX_UPLOAD_BYTES": _positive_int,
+    "MAX_DELIVERIES": _positive_int,
+    "REDELIVERY_SECONDS": _positive_float,
+    "WORKER_LEASE_SECONDS": _positive_float,
+    "LOG_FORMAT": _choice(LOG_FORMATS),
+    "ALLOWED_ORIGINS": _origins,
+}
+
+# Every environment variable the configuration reads: nothing else changes its behaviour.
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(_PARSERS)

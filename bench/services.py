@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import psycopg
 from sqlalchemy.engine import make_url
 
+from adapters.settings import ENVIRONMENT_VARIABLES
 from adapters.sql.database import migrate
 from domain.events import WORK_QUEUES
 
@@ -90,25 +91,7 @@ class Workspace:
 
 
 # A developer's shell may set these; a benchmark process must see only its own values.
-CONFIG_VARIABLES = frozenset(
-    {
-        "DATABASE_URL",
-        "TRANSPORT",
-        "RABBITMQ_URL",
-        "RABBITMQ_EXCHANGE",
-        "NATS_URL",
-        "REDIS_URL",
-        "SECRET_KEY",
-        "DELIVERY",
-        "STORAGE_DIR",
-        "MAX_UPLOAD_BYTES",
-        "MAX_DELIVERIES",
-        "REDELIVERY_SECONDS",
-        "WORKER_LEASE_SECONDS",
-        "LOG_FORMAT",
-        "ALLOWED_ORIGINS",
-    }
-)
+CONFIG_VARIABLES = ENVIRONMENT_VARIABLES
 
 
 @contextlib.contextmanager

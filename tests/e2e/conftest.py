@@ -19,27 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.settings import ENVIRONMENT_VARIABLES
 from application.tokens import TokenSigner
 
 STARTUP_SECONDS = 30.0
 # Variables a developer's shell may set that must not leak into a test server's configuration.
-CONFIG_VARIABLES = (
-    "DATABASE_URL",
-    "TRANSPORT",
-    "RABBITMQ_URL",
-    "RABBITMQ_EXCHANGE",
-    "NATS_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "DELIVERY",
-    "STORAGE_DIR",
-    "MAX_UPLOAD_BYTES",
-    "MAX_DELIVERIES",
-    "REDELIVERY_SECONDS",
-    "WORKER_LEASE_SECONDS",
-    "LOG_FORMAT",
-    "ALLOWED_ORIGINS",
-)
+CONFIG_VARIABLES = ENVIRONMENT_VARIABLES
 TEST_UPLOAD_LIMIT = 256 * 1024
 
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from adapters.container import Container, build_container, close_container
+from adapters.settings import ENVIRONMENT_VARIABLES
 from adapters.sql.database import migrate
 from domain.entities import Document, RagConfig, Workspace
 from domain.events import (
@@ -59,23 +60,7 @@ NATS_URL = os.environ.get("TEST_NATS_URL", "nats://127.0.0.1:4222")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Variables a developer's shell may set that must not leak into a test process's configuration.
-CONFIG_VARIABLES = (
-    "DATABASE_URL",
-    "TRANSPORT",
-    "RABBITMQ_URL",
-    "RABBITMQ_EXCHANGE",
-    "NATS_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "DELIVERY",
-    "STORAGE_DIR",
-    "MAX_UPLOAD_BYTES",
-    "MAX_DELIVERIES",
-    "REDELIVERY_SECONDS",
-    "WORKER_LEASE_SECONDS",
-    "LOG_FORMAT",
-    "ALLOWED_ORIGINS",
-)
+CONFIG_VARIABLES = ENVIRONMENT_VARIABLES
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Set in a worker started through this module: kill the process before publishing a hand-off.
 DIE_BEFORE_HAND_OFF = "INSIGHTHUB_TEST_DIE_BEFORE_HAND_OFF"

@@ -7,7 +7,7 @@ import pytest
 from adapters.container import build_container, close_container
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.repository import InMemoryStatusRepository
-from adapters.settings import ConfigError, Settings
+from adapters.settings import ENVIRONMENT_VARIABLES, ConfigError, Settings
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -78,3 +78,8 @@ def test_the_container_builds_the_memory_branch_and_nothing_else() -> None:
 def test_an_unknown_transport_fails_before_anything_is_built() -> None:
     with pytest.raises(ConfigError, match="TRANSPORT"):
         build_container({"TRANSPORT": "zeromq"})
+
+
+def test_every_setting_has_its_environment_variable() -> None:
+    fields = {name.upper() for name in Settings.__dataclass_fields__} - {"SECRET_KEY_GIVEN"}
+    assert set(ENVIRONMENT_VARIABLES) == fields
