@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 
 from adapters.container import build_container, close_container
 from entrypoints.logs import configure_logging
+from entrypoints.signals import stop_on_signals
 from entrypoints.startup import wait_for_dependencies
 
 log = logging.getLogger("insighthub.relay")
@@ -45,15 +44,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop, what="finishing the batch under way")
     try:
         problem = wait_for_dependencies(
-            container, deadline=time.monotonic() + args.startup_timeout, stop=stop
+            container,
+            deadline=time.monotonic() + args.startup_timeout,
+            stop=stop,
+            settings=settings,
         )
         if problem is not None:
             log.error("cannot start: %s", problem)

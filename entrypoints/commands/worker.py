@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from adapters.container import build_container, close_container
 from entrypoints.logs import configure_logging
@@ -18,6 +16,7 @@ from entrypoints.runtime import (
     start_sweeper_thread,
     start_worker_threads,
 )
+from entrypoints.signals import stop_on_signals
 from entrypoints.startup import wait_for_dependencies
 
 log = logging.getLogger("insighthub.worker")
@@ -75,15 +74,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_format)
     kinds = list(WORKER_KINDS) if args.kind == "all" else [args.kind]
     stop = threading.Event()
-    signalled = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the job under way, taking no more work", signum)
-        signalled.set()
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signalled = stop_on_signals(stop, what="finishing the job under way, taking no more work")
     heartbeat = Heartbeat(args.health_file)
     try:
         problem = wait_for_dependencies(
