@@ -95,10 +95,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def render(args: argparse.Namespace) -> int:
     rows, header = report.read_json(args.output / "results.json")
-    from bench.machine import program
-
-    for entry in header["load"].get("top_other_processes", []):
-        entry["command"] = program(entry["command"])
     report.write_json(args.output / "results.json", rows, header)
     chart = args.output / "benchmarks.png"
     charted = report.write_chart(chart, rows)

@@ -47,6 +47,25 @@ def program(command: str) -> str:
     return name[:60]
 
 
+# Other processes are reported by kind only: the servers the suite drives, other Python
+# processes (test suites, for instance), and everything else.
+_SERVERS = ("postgres", "beam.smp", "nats-server", "redis-server", "epmd", "erl_child_setup")
+
+
+def _by_kind(others: list[tuple[float, str]]) -> dict[str, float]:
+    kinds: dict[str, float] = {}
+    for seconds, name in others:
+        program_name = name.split()[0] if name else ""
+        if program_name in _SERVERS:
+            kind = "database and broker servers"
+        elif program_name.startswith("python") or "pytest" in name:
+            kind = "other Python processes"
+        else:
+            kind = "everything else"
+        kinds[kind] = kinds.get(kind, 0.0) + seconds
+    return {kind: round(seconds, 2) for kind, seconds in kinds.items()}
+
+
 def _process_ticks() -> dict[int, tuple[str, int]]:
     usage: dict[int, tuple[str, int]] = {}
     for entry in Path("/proc").iterdir():
@@ -110,6 +129,9 @@ class LoadWatch:
             "loadavg_after": list(os.getloadavg()),
             "other_cpu_seconds": sum(seconds for seconds, _ in others),
             "top_other_processes": [
-                {"cpu_seconds": round(seconds, 2), "command": name} for seconds, name in others[:8]
+                {"cpu_seconds": round(seconds, 2), "command": kind}
+                for kind, seconds in sorted(
+                    _by_kind(others).items(), key=lambda item: item[1], reverse=True
+                )
             ],
         }

@@ -65,7 +65,7 @@ def table(rows: list[Row]) -> str:
 def machine_section(machine: dict[str, Any], load: dict[str, Any]) -> str:
     others = load.get("top_other_processes", [])
     listed = "\n".join(
-        f"  - {entry['cpu_seconds']:.1f} CPU-s: `{entry['command']}`" for entry in others
+        f"  - {entry['cpu_seconds']:.1f} CPU-s: {entry['command']}" for entry in others
     )
     return (
         f"- Machine: {machine['cores']} cores ({machine['cpu'] or 'unknown CPU'}), "
