@@ -23,8 +23,9 @@ from domain.result import Err
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
-from entrypoints.server.hub import Snapshot, SocketHub
+from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import ServerMetrics
+from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, StatusSocket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -64,18 +65,18 @@ def create_app(
     options = options or ServerOptions()
     signer = TokenSigner(settings.secret_key)
     metrics = ServerMetrics()
-    hub = SocketHub(metrics, queue_size=options.socket_queue_size)
     runtime = _Runtime()
 
-    async def load_snapshot(user_id: int) -> Snapshot:
-        def read() -> Snapshot:
-            workspaces = container.workspaces().list(user_id=user_id)
-            documents = container.documents().list(user_id=user_id)
-            if isinstance(documents, Err):
-                raise RuntimeError(documents.error.message)
-            return Snapshot(documents=documents.value, workspaces=workspaces)
+    def read_snapshot(user_id: int) -> Snapshot:
+        workspaces = container.workspaces().list(user_id=user_id)
+        documents = container.documents().list(user_id=user_id)
+        if isinstance(documents, Err):
+            raise RuntimeError(documents.error.message)
+        return Snapshot(documents=documents.value, workspaces=workspaces)
 
-        return await run_in_threadpool(read)
+    hub = SocketHub(
+        metrics, SharedSnapshotReads(read_snapshot), queue_size=options.socket_queue_size
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,7 +132,6 @@ def create_app(
     socket = StatusSocket(
         hub,
         signer,
-        load_snapshot,
         allowed_origins=settings.allowed_origins,
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
     )

@@ -1,9 +1,13 @@
 """The sockets of this server instance, and how status events reach them.
 
-Every socket has a bounded send queue and its own sender task, so one slow client can never
-hold up another; a socket whose queue overflows is closed (its client reconnects and gets a
-fresh snapshot). Each socket remembers, per entity, the version it was last sent, and an
-event that is not newer is dropped: what a client is shown never goes back in time.
+Each event is encoded once and handed to every socket of its user. A socket that is keeping
+up gets the frame written at once, on the event loop, with no task of its own; a socket that
+is behind — its snapshot not sent yet, a resync under way, or its transport full — gets it
+through a bounded backlog drained by a sender task that exists only while there is a
+backlog. So one slow client can never hold up another, and a socket whose backlog
+overflows is closed (its client reconnects and gets a fresh snapshot). Each socket
+remembers, per entity, the version it was last sent, and an event that is not newer is
+dropped: what a client is shown never goes back in time.
 """
 
 from __future__ import annotations
@@ -12,18 +16,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Final, Protocol
 
-from domain.entities import Document, Workspace
 from domain.events import DocumentStatusUpdated, StatusEvent, entity_key
 from entrypoints.server.metrics import ServerMetrics
-from entrypoints.server.representation import document_json, workspace_json
+from entrypoints.server.snapshots import EntityKey, SnapshotLoader
 
 log = logging.getLogger(__name__)
-
-EntityKey = tuple[str, int]
 
 # Close codes a client can act on: 1013 "try again later" for a client that fell behind.
 CLOSE_SLOW_CLIENT = 1013
@@ -37,174 +38,320 @@ class FrameSender(Protocol):
     async def send_text(self, data: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """A user's documents and workspaces as the database holds them."""
-
-    documents: list[Document]
-    workspaces: list[Workspace]
-
-    def frame(self) -> str:
-        return json.dumps(
-            {
-                "type": "snapshot",
-                "documents": [document_json(d) for d in self.documents],
-                "workspaces": [workspace_json(w) for w in self.workspaces],
-            },
-            separators=(",", ":"),
-        )
-
-    def versions(self) -> dict[EntityKey, int]:
-        versions = {("document", d.id): d.version for d in self.documents}
-        versions.update({("workspace", w.id): w.version for w in self.workspaces})
-        return versions
-
-
-SnapshotLoader = Callable[[int], Awaitable[Snapshot]]
-
-
 def event_frame(event: StatusEvent) -> str:
     kind = "document_status" if isinstance(event, DocumentStatusUpdated) else "workspace_status"
     message: dict[str, Any] = {"type": kind, "data": event.to_message()}
     return json.dumps(message, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
 class _Push:
-    event: StatusEvent
-    frame: str
+    """One event as every socket receives it: encoded, keyed and timestamped once."""
+
+    __slots__ = ("frame", "key", "occurred", "version")
+
+    def __init__(self, event: StatusEvent) -> None:
+        self.key: EntityKey = entity_key(event)
+        self.version = event.version
+        self.frame = event_frame(event)
+        self.occurred = event.occurred_at.timestamp()
 
 
 class _Resync:
-    """Queue marker: send a fresh snapshot before anything queued after it."""
+    """Backlog marker: send a fresh snapshot before anything queued after it."""
 
 
-_RESYNC = _Resync()
+_RESYNC: Final = _Resync()
+
+# What ``Connection.offer`` did with an event.
+_SENT: Final = 0
+_HELD: Final = 1
+_REFUSED: Final = 2
+
+
+class _Unfinished:
+    """The rest of a send that had to wait: awaiting it resumes the send where it stopped."""
+
+    __slots__ = ("_sending", "_waiting_on")
+
+    def __init__(self, sending: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._sending = sending
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, None, None]:
+        # Hand what the send waits on to the task awaiting this, and resume the send when
+        # the task is woken, as ``await`` would have done had the send begun in that task.
+        sending, waiting_on = self._sending, self._waiting_on
+        while True:
+            try:
+                yield waiting_on
+            except GeneratorExit:
+                sending.close()
+                raise
+            except BaseException as exc:  # cancellation: the send must see it and clean up
+                try:
+                    waiting_on = sending.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waiting_on = sending.send(None)
+            except StopIteration:
+                return
+
+
+def send_without_waiting(socket: FrameSender, frame: str) -> _Unfinished | None:
+    """Start sending ``frame``: ``None`` if it is already written, else what finishes it.
+
+    A WebSocket send waits only while the connection's transport is full; otherwise it
+    writes and returns without suspending, so it can run right here, on the caller's turn
+    of the event loop, instead of in a task of its own. Errors are raised here as well.
+    """
+    sending = socket.send_text(frame)
+    try:
+        waiting_on = sending.send(None)
+    except StopIteration:
+        return None
+    return _Unfinished(sending, waiting_on)
 
 
 class Connection:
-    """One socket of one user: its send queue, what it was last sent, and why it must close."""
+    """One socket of one user: what it was last sent, what waits to be sent, and why it ends."""
 
-    def __init__(self, socket: FrameSender, user_id: int, *, queue_size: int) -> None:
+    __slots__ = (
+        "_backlog",
+        "_ended",
+        "_hub",
+        "_resync_pending",
+        "_sender",
+        "_sent",
+        "close_code",
+        "close_reason",
+        "failure",
+        "socket",
+        "user_id",
+    )
+
+    def __init__(self, socket: FrameSender, user_id: int, hub: SocketHub) -> None:
         self.socket = socket
         self.user_id = user_id
-        self._queue: asyncio.Queue[_Push | _Resync] = asyncio.Queue(maxsize=queue_size)
+        self._hub = hub
         self._sent: dict[EntityKey, int] = {}
+        self._backlog: deque[_Push | _Resync] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._resync_pending = False
+        self._ended: asyncio.Future[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
-        self.must_close = asyncio.Event()
+        self.failure: BaseException | None = None
 
-    def offer(self, item: _Push | _Resync) -> bool:
-        """Queue ``item`` without waiting; ``False`` when the socket is (now) to be closed."""
-        if self.close_code is not None:
-            return False
-        if isinstance(item, _Resync):
-            if self._resync_pending:
-                return True
-            self._resync_pending = True
+    @property
+    def ended(self) -> asyncio.Future[None]:
+        """Done once the socket must end: asked to close, or a send failed."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        return self._ended
+
+    @property
+    def finished(self) -> bool:
+        return self._ended is not None and self._ended.done()
+
+    def start(self) -> None:
+        """Send the snapshot; events that arrive meanwhile wait behind it."""
+        self._start_sender(self._send_snapshot)
+
+    def offer(self, push: _Push) -> int:
+        """Send ``push`` now if the socket is keeping up, else queue it; never waits."""
+        if self.finished:
+            return _REFUSED
+        if self._sender is not None:
+            return self._hold(push)
+        if push.version <= self._sent.get(push.key, 0):
+            self._hub.metrics.events_stale += 1
+            return _HELD
+        self._sent[push.key] = push.version
         try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            self.close(CLOSE_SLOW_CLIENT, "client is not reading fast enough; reconnect")
-            return False
-        return True
+            unfinished = send_without_waiting(self.socket, push.frame)
+        except Exception as exc:  # this socket is broken; the others carry on
+            self._fail(exc)
+            return _REFUSED
+        if unfinished is None:
+            return _SENT
+        self._start_sender(lambda: self._finish(unfinished, push))
+        return _HELD
 
-    def request_resync(self) -> None:
-        """The client asked for a fresh snapshot."""
-        self.offer(_RESYNC)
+    def request_resync(self) -> bool:
+        """Send a fresh snapshot before anything after it; ``False`` if the socket is to close."""
+        if self.finished:
+            return False
+        if self._resync_pending:
+            return True
+        self._resync_pending = True
+        if self._sender is None:
+            self._start_sender(self._resync)
+            return True
+        return self._hold(_RESYNC) != _REFUSED
 
     def close(self, code: int, reason: str) -> None:
         """Ask the socket's handler to close it with ``code``; the first reason wins."""
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
-        self.must_close.set()
+        self._end()
 
-    async def pump(self, load_snapshot: SnapshotLoader, metrics: ServerMetrics) -> None:
-        """Send the snapshot, then every queued event that is newer than what was sent."""
-        await self._send_snapshot(load_snapshot, metrics)
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _Resync):
-                self._resync_pending = False
-                await self._send_snapshot(load_snapshot, metrics)
-                continue
-            event = item.event
-            key = entity_key(event)
-            if event.version <= self._sent.get(key, 0):
-                metrics.events_stale += 1
-                continue
-            self._sent[key] = event.version
-            await self.socket.send_text(item.frame)
-            metrics.events_delivered += 1
-            metrics.push_lag.observe(time.time() - event.occurred_at.timestamp())
+    async def stop(self) -> None:
+        """Send nothing more: stop the sender task, if any, and wait for it to end."""
+        self._end()
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
 
-    async def _send_snapshot(self, load_snapshot: SnapshotLoader, metrics: ServerMetrics) -> None:
+    def _hold(self, item: _Push | _Resync) -> int:
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = deque()
+        if len(backlog) >= self._hub.queue_size:
+            self.close(CLOSE_SLOW_CLIENT, "client is not reading fast enough; reconnect")
+            return _REFUSED
+        backlog.append(item)
+        return _HELD
+
+    def _end(self) -> None:
+        ended = self.ended
+        if not ended.done():
+            ended.set_result(None)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
+        self._end()
+
+    def _start_sender(self, first: Callable[[], Awaitable[None]]) -> None:
+        self._sender = asyncio.get_running_loop().create_task(self._send_backlog(first))
+
+    async def _send_backlog(self, first: Callable[[], Awaitable[None]]) -> None:
+        metrics = self._hub.metrics
+        try:
+            await first()
+            backlog = self._backlog
+            while backlog:
+                item = backlog.popleft()
+                if isinstance(item, _Resync):
+                    await self._resync()
+                    continue
+                if item.version <= self._sent.get(item.key, 0):
+                    metrics.events_stale += 1
+                    continue
+                self._sent[item.key] = item.version
+                await self.socket.send_text(item.frame)
+                metrics.events_delivered += 1
+                metrics.push_lag.observe(time.time() - item.occurred)
+        except Exception as exc:  # a failed read or send ends this socket, nothing else
+            self._fail(exc)
+        finally:
+            # Caught up: from now on events are written directly again.
+            self._sender = None
+            self._backlog = None
+
+    async def _finish(self, unfinished: _Unfinished, push: _Push) -> None:
+        await unfinished
+        self._hub.metrics.events_delivered += 1
+        self._hub.metrics.push_lag.observe(time.time() - push.occurred)
+
+    async def _resync(self) -> None:
+        self._resync_pending = False
+        await self._send_snapshot()
+
+    async def _send_snapshot(self) -> None:
         # Read only now, after the socket is registered: an event committed meanwhile is
-        # either in the snapshot or waiting in the queue, never in neither.
-        snapshot = await load_snapshot(self.user_id)
-        for key, version in snapshot.versions().items():
-            if version > self._sent.get(key, 0):
-                self._sent[key] = version
-        await self.socket.send_text(snapshot.frame())
-        metrics.snapshots_sent += 1
+        # either in the snapshot or waiting in the backlog, never in neither.
+        snapshot = await self._hub.load_snapshot(self.user_id)
+        sent = self._sent
+        for key, version in snapshot.versions.items():
+            if version > sent.get(key, 0):
+                sent[key] = version
+        await self.socket.send_text(snapshot.frame)
+        self._hub.metrics.snapshots_sent += 1
 
 
 class SocketHub:
     """Routes each status event to the sockets of the user it belongs to, and only those."""
 
-    def __init__(self, metrics: ServerMetrics, *, queue_size: int = 256) -> None:
+    def __init__(
+        self, metrics: ServerMetrics, load_snapshot: SnapshotLoader, *, queue_size: int = 256
+    ) -> None:
         if queue_size < 1:
             raise ValueError("a socket's send queue must hold at least one frame")
         self.metrics = metrics
+        self.load_snapshot = load_snapshot
         self.queue_size = queue_size
         self._by_user: dict[int, set[Connection]] = {}
+        self._count = 0
 
     @property
     def connection_count(self) -> int:
-        return sum(len(connections) for connections in self._by_user.values())
+        return self._count
 
     def connect(self, socket: FrameSender, user_id: int) -> Connection:
-        """Register a socket: from now on it receives its user's events (queued)."""
-        connection = Connection(socket, user_id, queue_size=self.queue_size)
+        """Register a socket and send its snapshot; its user's events follow, never before."""
+        connection = Connection(socket, user_id, self)
         self._by_user.setdefault(user_id, set()).add(connection)
-        self.metrics.connected_sockets = self.connection_count
+        self._count += 1
+        self.metrics.connected_sockets = self._count
+        # Started in the same turn of the loop as it was registered: no event can be written
+        # to it directly before its snapshot.
+        connection.start()
         return connection
 
     def disconnect(self, connection: Connection) -> None:
         connections = self._by_user.get(connection.user_id)
-        if connections is not None:
+        if connections is not None and connection in connections:
             connections.discard(connection)
+            self._count -= 1
             if not connections:
                 del self._by_user[connection.user_id]
-        self.metrics.connected_sockets = self.connection_count
+        self.metrics.connected_sockets = self._count
 
     def dispatch(self, event: StatusEvent) -> None:
-        """Queue ``event`` for every socket of ``event.user_id``; runs on the event loop."""
-        self.metrics.events_received += 1
+        """Hand ``event`` to every socket of ``event.user_id``; runs on the event loop."""
+        metrics = self.metrics
+        metrics.events_received += 1
         connections = self._by_user.get(event.user_id)
         if not connections:
-            self.metrics.events_unrouted += 1
+            metrics.events_unrouted += 1
             return
-        push = _Push(event, event_frame(event))
-        for connection in list(connections):
-            if not connection.offer(push):
-                self._drop_slow(connection)
+        push = _Push(event)
+        sent = 0
+        refused: list[Connection] = []
+        for connection in connections:
+            outcome = connection.offer(push)
+            if outcome == _SENT:
+                sent += 1
+            elif outcome == _REFUSED:
+                refused.append(connection)
+        if sent:
+            metrics.events_delivered += sent
+            metrics.push_lag.observe_many(time.time() - push.occurred, sent)
+        for connection in refused:
+            self._drop(connection)
 
     def resync_all(self) -> None:
         """Every socket gets a fresh snapshot: events may have been missed."""
         self.metrics.resyncs += 1
-        for connections in list(self._by_user.values()):
-            for connection in list(connections):
-                if not connection.offer(_RESYNC):
-                    self._drop_slow(connection)
+        refused = [
+            connection
+            for connections in self._by_user.values()
+            for connection in connections
+            if not connection.request_resync()
+        ]
+        for connection in refused:
+            self._drop(connection)
 
     def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
         for connections in list(self._by_user.values()):
             for connection in list(connections):
                 connection.close(code, reason)
 
-    def _drop_slow(self, connection: Connection) -> None:
+    def _drop(self, connection: Connection) -> None:
         # It gets nothing more; its handler closes it and counts it.
         self.disconnect(connection)

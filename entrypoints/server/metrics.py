@@ -22,10 +22,14 @@ class Histogram:
         self.counts = [0] * (len(self.buckets) + 1)
 
     def observe(self, value: float) -> None:
+        self.observe_many(value, 1)
+
+    def observe_many(self, value: float, times: int) -> None:
+        """Observe ``value`` ``times`` times (one event sent to many sockets at once)."""
         value = max(0.0, value)
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.observations += 1
+        self.counts[bisect.bisect_left(self.buckets, value)] += times
+        self.total += value * times
+        self.observations += times
 
     def render(self, name: str) -> list[str]:
         lines = []

@@ -18,7 +18,6 @@ from entrypoints.server.hub import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_SLOW_CLIENT,
     Connection,
-    SnapshotLoader,
     SocketHub,
 )
 
@@ -51,14 +50,12 @@ class StatusSocket:
         self,
         hub: SocketHub,
         signer: TokenSigner,
-        load_snapshot: SnapshotLoader,
         *,
         allowed_origins: Sequence[str],
         max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
     ) -> None:
         self._hub = hub
         self._signer = signer
-        self._load_snapshot = load_snapshot
         self._allowed_origins = tuple(allowed_origins)
         self._max_frame = max_incoming_frame_bytes
 
@@ -81,22 +78,26 @@ class StatusSocket:
     async def _serve(
         self, websocket: WebSocket, connection: Connection, *, expires_at: int
     ) -> None:
-        pump = asyncio.create_task(connection.pump(self._load_snapshot, self._hub.metrics))
+        # Two tasks per socket: this one and the reader. Sending needs a task only while the
+        # socket is behind (the hub's), and the token's expiry is a timer, not a sleeping task.
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_at(
+            loop.time() + max(0.0, expires_at - time.time()),
+            connection.close,
+            CLOSE_POLICY_VIOLATION,
+            "token expired",
+        )
         reader = asyncio.create_task(self._read(websocket, connection))
-        closing = asyncio.create_task(connection.must_close.wait())
-        expiry = asyncio.create_task(_expire(connection, expires_at))
-        tasks = {pump, reader, closing, expiry}
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((reader, connection.ended), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if pump.done() and not pump.cancelled() and pump.exception() is not None:
-            error = pump.exception()
-            if websocket.client_state is WebSocketState.CONNECTED:
-                log.warning("socket send failed: %s", error)
-                connection.close(CLOSE_INTERNAL_ERROR, "server error; reconnect")
+            expiry.cancel()
+            reader.cancel()
+            await connection.stop()
+            await asyncio.gather(reader, return_exceptions=True)
+        if connection.failure is not None and websocket.client_state is WebSocketState.CONNECTED:
+            log.warning("socket send failed: %s", connection.failure)
+            connection.close(CLOSE_INTERNAL_ERROR, "server error; reconnect")
         if connection.close_code == CLOSE_SLOW_CLIENT:
             self._hub.metrics.slow_sockets_closed += 1
             log.warning("closing a socket that fell behind its send queue")
@@ -126,11 +127,6 @@ class StatusSocket:
             if isinstance(frame, dict) and frame.get("type") == "resync":
                 connection.request_resync()
             # Any other well-formed frame is ignored: newer clients may send more kinds.
-
-
-async def _expire(connection: Connection, expires_at: int) -> None:
-    await asyncio.sleep(max(0.0, expires_at - time.time()))
-    connection.close(CLOSE_POLICY_VIOLATION, "token expired")
 
 
 async def _refuse(websocket: WebSocket, status: int, message: str) -> None:

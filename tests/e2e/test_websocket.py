@@ -6,6 +6,8 @@ import json
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -233,6 +235,40 @@ def test_a_frame_larger_than_the_protocol_limit_closes_the_socket(
             receive(ws)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009
+
+
+def test_many_sockets_of_one_user_connecting_at_once_each_get_the_snapshot_then_events(
+    server: ServerProcess, new_user: Callable[[], int]
+) -> None:
+    user = new_user()
+    with server.client(user) as client:
+        existing = ready_workspace(client, "Existing")
+        with ExitStack() as stack, ThreadPoolExecutor(max_workers=16) as pool:
+            opened = pool.map(lambda _: open_socket(server, user), range(32))
+            sockets = [stack.enter_context(ws) for ws in opened]
+            snapshots = [receive(ws) for ws in sockets]
+            created = client.post("/api/workspaces", json={"name": "Created"}).json()
+            for ws in sockets:
+                frames = frames_until(
+                    ws,
+                    lambda f: (
+                        f["type"] == "workspace_status"
+                        and f["data"]["workspace_id"] == created["id"]
+                        and f["data"]["status"] == "ready"
+                    ),
+                )
+                versions = [
+                    f["data"]["version"]
+                    for f in frames
+                    if f["data"]["workspace_id"] == created["id"]
+                ]
+                assert versions == [1, 2]
+                assert all(f["data"]["user_id"] == user for f in frames)
+    for snapshot in snapshots:
+        assert snapshot["type"] == "snapshot"
+        assert [(w["id"], w["status"]) for w in snapshot["workspaces"]] == [
+            (existing["id"], "ready")
+        ]
 
 
 def test_unknown_frames_are_ignored_and_a_resync_request_gets_a_fresh_snapshot(
