@@ -110,3 +110,24 @@ class Heartbeat:
     def clear(self) -> None:
         if self._path is not None:
             self._path.unlink(missing_ok=True)
+
+
+def start_relay_thread(container: Container, stop: threading.Event) -> threading.Thread:
+    """Relay the outbox (``DELIVERY=outbox``) inside this process until ``stop`` is set.
+
+    For single-process setups (the demo, ``serve`` with the in-memory transport), where no
+    ``insighthub relay`` process can reach the broker or the in-memory outbox.
+    """
+    relay = container.relay()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                relay.run(stop)
+            except Exception:  # e.g. a database error the outbox did not absorb: start again
+                log.exception("outbox relay failed; restarting it")
+                stop.wait(1.0)
+
+    thread = threading.Thread(target=run, name="outbox-relay", daemon=True)
+    thread.start()
+    return thread

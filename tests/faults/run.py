@@ -1,0 +1,137 @@
+"""``scripts/faults``: run the fault scenarios, print one row each, and write the table.
+
+    python -m tests.faults.run [--transport rabbitmq,nats,redis] [--only 1,3] [--load]
+        [--no-docs]
+
+The table of the run replaces the one between the figures markers of docs/reliability.md,
+so the published figures are always those of the last complete run, never typed by hand.
+Exit status 1 if any row lost an event or did not converge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from tests.faults.harness import TRANSPORTS, Figures
+from tests.faults.scenarios import SCENARIOS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+BEGIN = "<!-- figures:begin (written by scripts/faults; do not edit by hand) -->"
+END = "<!-- figures:end -->"
+COLUMNS = (
+    "Scenario",
+    "Transport",
+    "Committed",
+    "Published",
+    "Delivered to sockets",
+    "Lost",
+    "Duplicates absorbed",
+    "Final view == DB",
+    "Notes",
+)
+
+
+def row(figures: Figures, *, for_doc: bool = False) -> str:
+    # Where the logs of a failed run were kept matters on this run's console only.
+    notes = [n for n in figures.notes if not (for_doc and n.startswith("logs kept in"))]
+    cells = (
+        figures.scenario,
+        figures.transport,
+        str(figures.committed),
+        str(figures.published),
+        str(figures.delivered),
+        f"**{figures.lost}**" if figures.lost >= 0 else "n/a",
+        str(figures.duplicates),
+        "yes" if figures.converged else "**NO**",
+        "; ".join(notes).replace("|", "/"),
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(rows: list[Figures], extra: list[str], seconds: float) -> str:
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        BEGIN,
+        f"Last run: {when}, Python {platform.python_version()}, {seconds:.0f} s in all.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+        *(row(f, for_doc=True) for f in rows),
+        "",
+        *extra,
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(block: str) -> None:
+    text = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOC.write_text(head + block + tail)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/faults", description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", default="rabbitmq", help="comma-separated transports")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-10)")
+    parser.add_argument("--load", action="store_true", help="also run the load run")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the document")
+    args = parser.parse_args(argv)
+    transports = [t for t in args.transport.split(",") if t]
+    for transport in transports:
+        if transport not in TRANSPORTS:
+            parser.error(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
+    numbers = {int(n) for n in args.only.split(",") if n} or set(range(1, len(SCENARIOS) + 1))
+    started = time.monotonic()
+    rows: list[Figures] = []
+    print("| " + " | ".join(COLUMNS) + " |", flush=True)
+    for transport in transports:
+        for number, scenario in enumerate(SCENARIOS, start=1):
+            if number not in numbers:
+                continue
+            try:
+                figures = scenario(transport)
+            except Exception as exc:  # a scenario that crashes is a failed row, not a crash
+                traceback.print_exc()
+                figures = Figures(
+                    scenario=f"{number}. {scenario.__name__}",
+                    transport=transport,
+                    committed=0,
+                    published=0,
+                    delivered=0,
+                    lost=-1,
+                    duplicates=0,
+                    converged=False,
+                    seconds=0.0,
+                    notes=[f"scenario failed: {type(exc).__name__}: {exc}"[:300]],
+                )
+            rows.append(figures)
+            print(row(figures), flush=True)
+    extra: list[str] = []
+    if args.load:
+        from tests.load.run import run_load
+
+        summary = run_load()
+        extra = ["Load run:", "", *summary.lines()]
+        print("\n".join(extra), flush=True)
+        rows_hold = summary.holds
+    else:
+        rows_hold = True
+    elapsed = time.monotonic() - started
+    if not args.no_docs and len(numbers) == len(SCENARIOS):
+        write_doc(table(rows, extra, elapsed))
+        print(f"figures written to {DOC}", flush=True)
+    return 0 if rows_hold and all(f.holds for f in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The fault scenarios: each runs a real deployment through one fault and returns its figures.
+
+Every scenario uses ``DELIVERY=outbox``: status changes are committed with their event, and
+``insighthub relay`` publishes them. The work itself (document uploads, pipeline stages,
+provisioning) flows as in production, from the HTTP API through the broker to the workers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from domain.events import DocumentUploaded, Event, StatusEvent, entity_key
+from tests.faults.harness import Deployment, Figures
+
+Scenario = Callable[[str], Figures]
+
+
+def _setup(
+    d: Deployment, *, users: int = 2, relay: bool = True, workers: int = 1
+) -> tuple[Any, list[tuple[int, int]]]:
+    server = d.server()
+    for _ in range(workers):
+        d.worker()
+    if relay:
+        d.relay()
+    people = [d.new_user() for _ in range(users)]
+    targets = [(user, d.ready_workspace(server, user)) for user in people]
+    for user in people:
+        d.client(user, server)
+    return server, targets
+
+
+def worker_killed_after_commit(transport: str) -> Figures:
+    """1. A worker is SIGKILLed after committing status changes, before any is published."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        # No relay yet: whatever the worker commits stays unpublished when it dies.
+        server, targets = _setup(d, relay=False)
+        d.stream(server, targets, 12, 0.05)
+        d.wait_for(lambda: d.unsent() >= 30, 60, "committed, unpublished status changes")
+        worker = d.processes[0]
+        worker.kill()
+        d.notes.append(f"worker SIGKILLed with {d.unsent()} committed events unpublished")
+        d.relay()
+        d.worker()
+        return d.figures(
+            "1. worker SIGKILLed after commit, before publish", started, d.wait_converged()
+        )
+
+
+def worker_killed_before_commit(transport: str) -> Figures:
+    """2. Workers are SIGKILLed mid-job, repeatedly, during a stream of uploads."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d)
+        current = [d.processes[0]]
+
+        def kill_sometimes(n: int) -> None:
+            if n in (6, 13, 20):
+                current[0].kill()
+                d.notes.append("worker SIGKILLed mid-stream")
+                current[0] = d.worker()
+
+        d.stream(server, targets, 27, 0.12, during=kill_sometimes)
+        return d.figures("2. worker SIGKILLed before commit", started, d.wait_converged())
+
+
+def relay_killed_between_publish_and_mark(transport: str) -> Figures:
+    """3. The relay is SIGKILLed while a batch is published but not yet marked sent."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d, relay=False)
+        d.stream(server, targets, 20, 0.02)
+        d.wait_for(lambda: d.unsettled() == 0, 90, "every document processed")
+        backlog = d.unsent()
+        before = len(d.observer.events())
+        relay = d.relay()
+        deadline = time.monotonic() + 60
+        while len(d.observer.events()) == before and time.monotonic() < deadline:
+            time.sleep(0.002)
+        relay.kill()
+        published = len(d.observer.events()) - before
+        time.sleep(0.5)
+        d.notes.append(
+            f"relay SIGKILLed after publishing ≥{published} of a {backlog}-event backlog; "
+            f"{d.unsent()} still unmarked"
+        )
+        d.relay()
+        return d.figures(
+            "3. relay SIGKILLed between publish and mark-sent", started, d.wait_converged()
+        )
+
+
+def broker_cut(transport: str, seconds: float = 30.0) -> Figures:
+    """4. Every process's broker link is cut for 30 s during a stream of updates."""
+    with Deployment(transport, broker_proxy=True) as d:
+        started = time.monotonic()
+        server, targets = _setup(d)
+        proxy = d.broker_proxy
+        assert proxy is not None
+        cut = threading.Timer(3.0, proxy.cut)
+        restore = threading.Timer(3.0 + seconds, proxy.restore)
+        cut.start()
+        restore.start()
+        d.stream(server, targets, int((seconds + 8) / 0.8), 0.8)
+        restore.join()
+        d.notes.append(f"broker unreachable for {seconds:.0f} s")
+        return d.figures(
+            f"4. broker connection cut for {seconds:.0f} s", started, d.wait_converged()
+        )
+
+
+def server_killed(transport: str) -> Figures:
+    """5. One of two server instances is SIGKILLed with sockets connected."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        doomed = d.server()
+        survivor = d.server()
+        d.worker()
+        d.relay()
+        people = [d.new_user() for _ in range(2)]
+        targets = [(user, d.ready_workspace(survivor, user)) for user in people]
+        for user in people:
+            d.client(user, doomed, survivor)
+            d.client(user, doomed, survivor)
+            d.client(user, survivor, doomed)
+
+        def kill_at(n: int) -> None:
+            if n == 8:
+                doomed.process.kill()
+                doomed.process.wait(10)
+                doomed.stopped = True
+                d.notes.append("server SIGKILLed with 4 of 6 sockets connected to it")
+
+        d.stream(survivor, targets, 24, 0.1, during=kill_at)
+        reconnected = sum(1 for c in d.clients if c.connects > 1)
+        d.notes.append(f"{reconnected} clients reconnected to the other instance")
+        return d.figures("5. server SIGKILLed with sockets connected", started, d.wait_converged())
+
+
+def database_unreachable(transport: str, seconds: float = 10.0) -> Figures:
+    """6. The database is unreachable for 10 s for every process, during a stream."""
+    with Deployment(transport, database_proxy=True) as d:
+        started = time.monotonic()
+        server, targets = _setup(d)
+        proxy = d.database_proxy
+        assert proxy is not None
+        cut = threading.Timer(2.0, proxy.cut)
+        restore = threading.Timer(2.0 + seconds, proxy.restore)
+        cut.start()
+        restore.start()
+        d.stream(server, targets, int((seconds + 6) / 0.4), 0.4)
+        restore.join()
+        d.notes.append(f"database unreachable for {seconds:.0f} s")
+        return d.figures(
+            f"6. database unreachable for {seconds:.0f} s", started, d.wait_converged()
+        )
+
+
+POISON_BODIES = (
+    b"this is not JSON",
+    b'{"schema": 1, "routing_key": "document.uploaded", "event_id": "x",'
+    b' "occurred_at": "2026-01-01T00:00:00+00:00", "message": {"document_id": "seven"}}',
+    b"[1, 2, 3]",
+)
+
+
+def poison_message(transport: str) -> Figures:
+    """7. Poison bodies on the work queue and on the status broadcast, among good work."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d)
+        broker: Any = d.container.broker()
+
+        def poison(n: int) -> None:
+            if n % 4 == 0:
+                body = POISON_BODIES[(n // 4) % len(POISON_BODIES)]
+                broker.publish_raw("document.uploaded", body)
+                broker.publish_raw("document.status.updated", body)
+                d.notes.append("poison work + status body published")
+
+        d.stream(server, targets, 16, 0.1, during=poison)
+        alive = all(p.popen.poll() is None for p in d.processes)
+        d.notes.append("every process still running" if alive else "a process died")
+        figures = d.figures("7. poison messages among good ones", started, d.wait_converged())
+        figures.converged = figures.converged and alive
+        return figures
+
+
+def concurrent_workers(transport: str) -> Figures:
+    """8. Two workers handle the same document at once (a duplicated work request)."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d, workers=2)
+        publisher = d.container.publisher()
+        storage_root = d.workdir / "files"
+
+        def duplicate_work(n: int) -> None:
+            document_id = uploaded[-1] if uploaded else None
+            if document_id is None:
+                return
+            with d.database.session_factory() as session:
+                from sqlalchemy import select
+
+                from adapters.sql.records import documents
+
+                row = session.execute(select(documents).where(documents.c.id == document_id)).one()
+            publisher.publish(
+                DocumentUploaded(
+                    document_id=row.id,
+                    user_id=row.user_id,
+                    workspace_id=row.workspace_id,
+                    file_path=str(storage_root / row.storage_key),
+                    version=1,
+                )
+            )
+            d.notes.append("work request duplicated")
+
+        uploaded: list[int] = []
+        for n in range(16):
+            user, workspace_id = targets[n % len(targets)]
+            document_id = d.upload(server, user, workspace_id, n)
+            if document_id is not None:
+                uploaded.append(document_id)
+                duplicate_work(n)
+            time.sleep(0.05)
+        converged = d.wait_converged()
+        conflicts = _conflicting_versions(d.observer.events())
+        d.notes.append(f"{conflicts} versions announced with two different states")
+        figures = d.figures("8. two workers on one document at once", started, converged)
+        figures.converged = figures.converged and conflicts == 0
+        return figures
+
+
+def _conflicting_versions(events: list[StatusEvent]) -> int:
+    states: dict[tuple[str, int, int], set[str]] = {}
+    for event in events:
+        states.setdefault((*entity_key(event), event.version), set()).add(event.status.value)
+    return sum(1 for found in states.values() if len(found) > 1)
+
+
+def client_offline(transport: str) -> Figures:
+    """9. A browser-protocol client is offline for 100 updates, then comes back."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d, users=1)
+        user, workspace_id = targets[0]
+        away = d.client(user, server)
+        away.go_offline()
+        before = len(d.committed_versions())
+        n = 0
+        while len(d.committed_versions()) - before < 100:
+            d.upload(server, user, workspace_id, n)
+            n += 1
+            time.sleep(0.1)
+            if n > 60:
+                raise AssertionError("the stream does not produce updates")
+        d.wait_for(lambda: d.unsettled() == 0, 60, "the stream to settle")
+        missed = len(d.committed_versions()) - before
+        away.go_online()
+        d.notes.append(f"client offline for {missed} updates")
+        return d.figures("9. client offline for 100 updates", started, d.wait_converged())
+
+
+def duplicated_and_reordered(transport: str) -> Figures:
+    """10. Every status event is published again, then again newest first."""
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        server, targets = _setup(d)
+        d.stream(server, targets, 10, 0.05)
+        d.wait_converged()
+        events: list[Event] = list(d.observer.events())
+        publisher = d.container.publisher()
+        publisher.publish_many(events)
+        publisher.publish_many(sorted(events, key=lambda e: -getattr(e, "version", 0)))
+        d.notes.append(f"{2 * len(events)} duplicate or out-of-order events injected")
+        d.wait_for(
+            lambda: len(d.observer.events()) >= 3 * len(events), 30, "injected events to arrive"
+        )
+        time.sleep(1.0)
+        figures = d.figures(
+            "10. injected duplicate and reordered events", started, d.wait_converged()
+        )
+        shown_late = sum(client.duplicates for client in d.clients)
+        figures.notes.append(f"{shown_late} reached a socket (the server drops stale versions)")
+        return figures
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    worker_killed_after_commit,
+    worker_killed_before_commit,
+    relay_killed_between_publish_and_mark,
+    broker_cut,
+    server_killed,
+    database_unreachable,
+    poison_message,
+    concurrent_workers,
+    client_offline,
+    duplicated_and_reordered,
+)
