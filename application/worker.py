@@ -14,11 +14,18 @@ log = logging.getLogger(__name__)
 WorkHandler = Callable[[Event], None]
 
 
+def exponential_backoff(attempt: int) -> float:
+    """1, 2, 4, 8, then 15 seconds: five attempts span about half a minute of outage."""
+    return float(min(15, 2 ** (attempt - 1)))
+
+
 class Worker:
     """Handles deliveries one at a time and acknowledges each only after its handler returns.
 
     A handler that raises has its delivery retried (the transport dead-letters it after a
-    bounded number of attempts); the worker carries on with the next one.
+    bounded number of attempts); the worker carries on with the next one. Before handing a
+    failed delivery back it waits, longer at each attempt: a transport that redelivers at
+    once would otherwise spend every attempt within a second of, say, a database restart.
     """
 
     def __init__(
@@ -28,15 +35,19 @@ class Worker:
         *,
         poll_seconds: float = 0.5,
         on_beat: Callable[[], None] | None = None,
+        retry_backoff: Callable[[int], float] | None = None,
     ) -> None:
         self._queue = queue
         self._handlers = handlers
         self._poll_seconds = poll_seconds
         self._on_beat = on_beat
+        self._retry_backoff = retry_backoff or exponential_backoff
+        self._stop = threading.Event()
         self.handled = 0
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; the job under way is finished first."""
+        self._stop = stop
         while not stop.is_set():
             if self._on_beat is not None:
                 self._on_beat()
@@ -57,7 +68,9 @@ class Worker:
         try:
             handler(event)
         except Exception as exc:  # the loop must survive any one job
-            log.exception("handler failed; will retry", extra=context)
+            delay = self._retry_backoff(delivery.attempt)
+            log.exception("handler failed; retrying in %.1fs", delay, extra=context)
+            self._stop.wait(delay)
             delivery.retry(f"{type(exc).__name__}: {exc}")
             return True
         delivery.ack()
