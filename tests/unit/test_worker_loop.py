@@ -20,11 +20,11 @@ def test_a_failing_handler_is_retried_with_growing_waits_then_dead_lettered() ->
     def always_down(event: Event) -> None:
         raise ConnectionError("database unreachable")
 
-    worker = Worker(
-        queue,
-        {"workspace.created": always_down},
-        retry_backoff=lambda attempt: waits.append(attempt) or 0.0,
-    )
+    def record_wait(attempt: int) -> float:
+        waits.append(attempt)
+        return 0.0
+
+    worker = Worker(queue, {"workspace.created": always_down}, retry_backoff=record_wait)
     while worker.run_once(timeout=0.2):
         pass
     assert waits == [1, 2, 3]
