@@ -109,7 +109,9 @@ def _start_server(
     environ = workspace.environ(transport)
     if prototype:
         environ["BENCH_PROTOTYPE"] = prototype
-    server = insighthub(name, ["serve", "--port", str(port)], environ, context.log_dir)
+    # The fan-out and connection benchmarks open every socket as one user.
+    command = ["serve", "--port", str(port), "--max-sockets-per-user", "1000000"]
+    server = insighthub(name, command, environ, context.log_dir)
     server.port = port
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), f"{name} ready", 60, server)
     return server

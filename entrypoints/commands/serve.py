@@ -26,7 +26,7 @@ from domain.ports import MessagePublisher
 from domain.result import Err
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 from entrypoints.logs import configure_logging
-from entrypoints.runtime import WORKER_KINDS, start_worker_threads
+from entrypoints.runtime import WORKER_KINDS, start_relay_thread, start_worker_threads
 from entrypoints.samples import SAMPLES
 from entrypoints.server import ServerOptions, create_app
 from entrypoints.server.redaction import redact_all_handlers
@@ -92,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="frames a socket may have waiting before it is closed as too slow "
         "(default %(default)s)",
     )
+    parser.add_argument(
+        "--max-sockets-per-user",
+        type=_positive_int,
+        default=ServerOptions().max_sockets_per_user,
+        metavar="N",
+        help="open WebSockets one user may hold; more are refused with 429 (default %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -111,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         in_process_workers=settings.transport == "memory" and not args.no_workers,
         step_delay=args.step_delay,
-        options=ServerOptions(socket_queue_size=args.socket_queue),
+        options=ServerOptions(
+            socket_queue_size=args.socket_queue,
+            max_sockets_per_user=args.max_sockets_per_user,
+        ),
     )
 
 
@@ -165,6 +175,8 @@ def serve(
         if in_process_workers:
             _pace(container, step_delay)
             threads = start_worker_threads(container, WORKER_KINDS, stop)
+            if settings.delivery == "outbox":
+                threads.append(start_relay_thread(container, stop))
         config = uvicorn.Config(
             create_app(container, settings, options),
             host=host,

@@ -26,7 +26,7 @@ from entrypoints.server.errors import ApiError, on_api_error, on_http_exception,
 from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import ServerMetrics
 from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
-from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, StatusSocket
+from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -42,6 +42,7 @@ class ServerOptions:
 
     socket_queue_size: int = 256
     max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES
+    max_sockets_per_user: int = MAX_SOCKETS_PER_USER
 
 
 class _Runtime:
@@ -134,6 +135,7 @@ def create_app(
         signer,
         allowed_origins=settings.allowed_origins,
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
+        max_sockets_per_user=options.max_sockets_per_user,
     )
     routes: list[BaseRoute] = [
         Route("/", index, methods=["GET"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,6 +12,9 @@ from starlette.responses import JSONResponse, Response
 from application.problems import Problem, ProblemKind
 
 log = logging.getLogger(__name__)
+
+# Failures to reach the database: the request may succeed later, so the answer is 503.
+UNAVAILABLE_DEPENDENCY = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 PROBLEM_STATUS: dict[ProblemKind, int] = {
     ProblemKind.NOT_FOUND: 404,
@@ -52,5 +56,15 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, UNAVAILABLE_DEPENDENCY):
+        log.warning(
+            "database unavailable answering %s %s: %s",
+            request.method,
+            request.url.path,
+            str(exc).splitlines()[0] if str(exc) else exc,
+        )
+        return error_response(
+            503, "the database is unavailable; try again shortly", {"Retry-After": "5"}
+        )
     log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal server error")

@@ -292,6 +292,9 @@ class SocketHub:
     def connection_count(self) -> int:
         return self._count
 
+    def connections_of(self, user_id: int) -> int:
+        return len(self._by_user.get(user_id, ()))
+
     def connect(self, socket: FrameSender, user_id: int) -> Connection:
         """Register a socket and send its snapshot; its user's events follow, never before."""
         connection = Connection(socket, user_id, self)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_INCOMING_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
+MAX_SOCKETS_PER_USER = 100
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -53,11 +54,13 @@ class StatusSocket:
         *,
         allowed_origins: Sequence[str],
         max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
+        max_sockets_per_user: int = MAX_SOCKETS_PER_USER,
     ) -> None:
         self._hub = hub
         self._signer = signer
         self._allowed_origins = tuple(allowed_origins)
         self._max_frame = max_incoming_frame_bytes
+        self._max_per_user = max_sockets_per_user
 
     async def handle(self, websocket: WebSocket) -> None:
         if not origin_allowed(websocket, self._allowed_origins):
@@ -68,6 +71,14 @@ class StatusSocket:
             await _refuse(websocket, 401, verified.error)
             return
         claims = verified.value
+        if self._hub.connections_of(claims.user_id) >= self._max_per_user:
+            # One user's flood must not exhaust the server for everyone else.
+            await _refuse(
+                websocket,
+                429,
+                f"too many open connections for this user (at most {self._max_per_user})",
+            )
+            return
         await websocket.accept()
         connection = self._hub.connect(websocket, claims.user_id)
         try:

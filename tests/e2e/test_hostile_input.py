@@ -28,6 +28,7 @@ from domain.errors import PublishFailed
 from domain.events import MAX_BODY_BYTES, DocumentStatusUpdated, encode
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus
+from entrypoints.server.sockets import MAX_SOCKETS_PER_USER
 from tests.e2e.conftest import GOOD_TEXT, ServerProcess
 from tests.faults.harness import Deployment
 from tests.support.ws_client import StatusClient
@@ -225,6 +226,7 @@ def test_a_connection_flood_from_one_user_leaves_others_served(stage: Stage) -> 
         for connection in opened:
             connection.close()
     assert len(opened) + refused == 300
+    assert len(opened) == MAX_SOCKETS_PER_USER, "the flood was not capped per user"
     # What the flood did is visible: no socket outlives its close, none is counted twice.
     deadline = time.monotonic() + 20
     while stage.server.metric("websocket_connections") > 1 and time.monotonic() < deadline:
