@@ -80,10 +80,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--prototype",
         action="append",
-        choices=("drain", "lean"),
+        choices=("lean",),
         default=[],
-        help="also measure a candidate change (bench/prototypes.py): 'drain' in the hub's "
-        "fan-out, 'lean' in the repository's status update (repeatable)",
+        help="also measure a candidate change (bench/prototypes.py): 'lean' in the "
+        "repository's status update",
     )
     parser.add_argument(
         "--render",

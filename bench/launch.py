@@ -67,11 +67,8 @@ def build_container(
 
 
 def main(argv: list[str]) -> int:
-    from bench.prototypes import apply_from_environ
     from entrypoints import cli
     from entrypoints.commands import relay, serve, worker
-
-    apply_from_environ()
 
     for command in (relay, serve, worker):
         command.build_container = build_container  # type: ignore[attr-defined]

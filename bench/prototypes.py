@@ -1,56 +1,12 @@
-"""Candidate hot-path changes, applied to a benchmark's server process to measure them first.
+"""Candidate hot-path changes, measured in the benchmark before they are proposed.
 
-``BENCH_PROTOTYPE=drain`` replaces ``Connection.pump`` in the server's hub by a version that,
-once woken, sends everything already queued before waiting again. Same behaviour, fewer
-task wake-ups: this is how a change to ``entrypoints/server/hub.py`` was measured before
-proposing it.
+``LeanDocumentUpdates`` is the status update built once per statement shape and run on a
+Core connection; ``./scripts/bench --prototype lean`` measures it beside the repository.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
 from typing import Any
-
-
-def apply_from_environ() -> None:
-    if os.environ.get("BENCH_PROTOTYPE") == "drain":
-        apply_drain()
-
-
-def apply_drain() -> None:
-    from domain.events import entity_key
-    from entrypoints.server import hub
-    from entrypoints.server.metrics import ServerMetrics
-
-    async def pump(
-        self: hub.Connection, load_snapshot: hub.SnapshotLoader, metrics: ServerMetrics
-    ) -> None:
-        await self._send_snapshot(load_snapshot, metrics)
-        queue = self._queue
-        while True:
-            item = await queue.get()
-            while True:
-                if isinstance(item, hub._Resync):
-                    self._resync_pending = False
-                    await self._send_snapshot(load_snapshot, metrics)
-                else:
-                    event = item.event
-                    key = entity_key(event)
-                    if event.version <= self._sent.get(key, 0):
-                        metrics.events_stale += 1
-                    else:
-                        self._sent[key] = event.version
-                        await self.socket.send_text(item.frame)
-                        metrics.events_delivered += 1
-                        metrics.push_lag.observe(time.time() - event.occurred_at.timestamp())
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-
-    hub.Connection.pump = pump  # type: ignore[method-assign]
 
 
 class LeanDocumentUpdates:

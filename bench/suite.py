@@ -103,12 +103,9 @@ def _start_server(
     workspace: Workspace,
     transport: str,
     name: str,
-    prototype: str = "",
 ) -> Background:
     port = free_port()
     environ = workspace.environ(transport)
-    if prototype:
-        environ["BENCH_PROTOTYPE"] = prototype
     # The fan-out and connection benchmarks open every socket as one user.
     command = ["serve", "--port", str(port), "--max-sockets-per-user", "1000000"]
     server = insighthub(name, command, environ, context.log_dir)
@@ -475,15 +472,11 @@ def fanout(context: Context) -> list[Row]:
     measured: dict[tuple[str, int], float] = {}
     problems: dict[tuple[str, int], str] = {}
     with private_workspace(context.endpoints) as workspace:
-        drain = "drain" in context.prototype.split(",")
-        kinds = ["insighthub", "bare", "socketio"] + (["prototype"] if drain else [])
-        for kind in kinds:
+        for kind in ("insighthub", "bare", "socketio"):
             context.log(f"[3] fan-out {kind}")
             try:
                 if kind == "insighthub":
                     server = _start_server(context, workspace, "redis", "serve-fanout")
-                elif kind == "prototype":
-                    server = _start_server(context, workspace, "redis", "serve-prototype", "drain")
                 else:
                     server = _start_peer(context, kind, workspace)
             except Exception as exc:
@@ -546,20 +539,6 @@ def fanout(context: Context) -> list[Row]:
                 1.5,
             )
         )
-        candidate = measured.get(("prototype", sockets))
-        if candidate is not None:
-            rows.append(
-                Row(
-                    "3 fan-out",
-                    f"bridge + prototype 'drain' {shape} vs bare Starlette",
-                    "deliveries/s",
-                    candidate,
-                    "bare Starlette",
-                    bare,
-                    extra={"versus_bridge": candidate / ours},
-                    note=f"{candidate / ours:.2f}× the bridge as it is",
-                )
-            )
     return rows
 
 
@@ -572,8 +551,7 @@ def _fanout_case(
     events: int,
 ) -> float:
     port: int = server.port
-    protocol = "insighthub" if kind == "prototype" else kind
-    client = _sockets_client(context, workspace, protocol, port, sockets)
+    client = _sockets_client(context, workspace, kind, port, sockets)
     try:
         opened = client.read(300)
         if opened["connected"] < sockets or opened["greeted"] < sockets:
