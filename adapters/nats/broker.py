@@ -8,6 +8,7 @@ thread except that loop's. Names of subjects, streams and consumers are in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -181,24 +182,81 @@ class NatsBroker(MessageBroker):
 
     def _publish_work(self, routing_key: str, body: bytes, *, message_id: str | None) -> None:
         subject = self.topology.work_subject(routing_key)
-        self._publish(self._publish_work_async(subject, body, message_id), routing_key)
+        self._publish(
+            self._publish_work_async(subject, body, message_id), f"a {routing_key} message"
+        )
 
     def _publish_status(self, routing_key: str, body: bytes) -> None:
         subject = self.topology.status_subject(routing_key)
-        self._publish(self._publish_status_async(subject, body), routing_key)
+        self._publish(self._publish_status_async(subject, body), f"a {routing_key} message")
 
-    def _publish(self, step: Coroutine[Any, Any, None], routing_key: str) -> None:
+    def _publish_batch(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        messages = [
+            (
+                event.kind,
+                self.topology.status_subject(event.routing_key)
+                if event.kind is DeliveryKind.STATUS
+                else self.topology.work_subject(event.routing_key),
+                encode(event),
+                event.event_id,
+            )
+            for event in events
+        ]
+        self._publish(
+            self._publish_batch_async(messages),
+            f"a batch of {len(messages)} messages",
+            # One flush and one wait for the acks, each bounded by the API timeout.
+            timeout=2 * self._api_timeout + 1,
+        )
+
+    def _publish(
+        self, step: Coroutine[Any, Any, None], what: str, *, timeout: float | None = None
+    ) -> None:
         if self._closed:
             step.close()
             raise PublishFailed("the NATS broker is closed")
         try:
-            self._connection.call(step, self._api_timeout + 1)
+            self._connection.call(step, timeout or self._api_timeout + 1)
         except PublishFailed:
             raise
         except Exception as exc:
             raise PublishFailed(
-                f"NATS did not confirm a {routing_key} message: {exc or type(exc).__name__}"
+                f"NATS did not confirm {what}: {exc or type(exc).__name__}"
             ) from exc
+
+    async def _publish_batch_async(
+        self, messages: Sequence[tuple[DeliveryKind, str, bytes, str]]
+    ) -> None:
+        """Send every message in order, then wait once: for all JetStream acks and one flush."""
+        self._require_connection()
+        client = self._connection.client
+        jetstream = self._connection.jetstream
+        acks: list[asyncio.Future[Any]] = []
+        status_sent = False
+        try:
+            for kind, subject, body, message_id in messages:
+                if kind is DeliveryKind.STATUS:
+                    await client.publish(subject, body)
+                    status_sent = True
+                else:
+                    acks.append(
+                        await jetstream.publish_async(
+                            subject,
+                            body,
+                            wait_stall=self._api_timeout,
+                            stream=self.topology.work_stream,
+                            headers={MESSAGE_ID_HEADER: message_id},
+                        )
+                    )
+            if status_sent:
+                await client.flush(timeout=math.ceil(self._api_timeout))
+            # Any error or a missing ack fails the whole batch: the caller sends it again.
+            await asyncio.wait_for(asyncio.gather(*acks), self._api_timeout)
+        finally:
+            for ack in acks:
+                ack.cancel()
 
     async def _publish_work_async(self, subject: str, body: bytes, message_id: str | None) -> None:
         self._require_connection()
@@ -239,3 +297,6 @@ class NatsPublisher(MessagePublisher):
             self._broker._publish_status(event.routing_key, body)
         else:
             self._broker._publish_work(event.routing_key, body, message_id=event.event_id)
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        self._broker._publish_batch(events)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -214,8 +215,15 @@ class SharedConnection:
     """A lazily opened connection for callers that take turns under ``lock``.
 
     An idle ``BlockingConnection`` answers no heartbeats, so the broker may have closed it
-    since its last use: ``get`` checks it first and opens a new one when it is dead.
+    since its last use: ``get`` checks it first when it has been idle for a while, and opens a
+    new one when it is dead.
     """
+
+    # A connection in steady use handles heartbeats and the broker's frames in every blocking
+    # call it makes (a confirmed publish waits for its confirm), and a close the broker sent
+    # meanwhile fails the next call, which callers retry on a new connection: checking before
+    # every use would only cost a poll.
+    IDLE_CHECK_SECONDS = 1.0
 
     def __init__(
         self,
@@ -226,14 +234,18 @@ class SharedConnection:
         self._parameters = parameters
         self._on_open = on_open
         self._connection: BlockingConnection | None = None
+        self._last_used = 0.0
 
     def get(self) -> BlockingConnection:
         """The open connection, opened or reopened as needed; call with ``lock`` held."""
+        now = time.monotonic()
+        idle, self._last_used = now - self._last_used, now
         if self._connection is not None:
             try:
                 if self._connection.is_open:
-                    # Handles pending heartbeats and notices a close the broker already sent.
-                    self._connection.process_data_events(time_limit=0)
+                    if idle >= self.IDLE_CHECK_SECONDS:
+                        # Handles pending heartbeats and notices a close the broker already sent.
+                        self._connection.process_data_events(time_limit=0)
                     return self._connection
             except LINK_ERRORS as exc:
                 log.info("rabbitmq connection found dead; reopening", extra={"error": repr(exc)})

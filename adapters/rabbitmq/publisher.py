@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.exceptions import NackError, UnroutableError
+from pika.spec import Basic
 
 from adapters.backoff import Backoff
 from adapters.rabbitmq.connection import LINK_ERRORS, SharedConnection, connection_parameters
@@ -19,6 +22,105 @@ from domain.ports import MessagePublisher
 log = logging.getLogger(__name__)
 
 PERSISTENT = 2
+# How long a batch waits for the broker's confirms before it counts as not taken.
+BATCH_CONFIRM_SECONDS = 30.0
+_BATCH_ERRORS: tuple[type[Exception], ...] = (*LINK_ERRORS, TimeoutError)
+
+
+class _BatchRefused(Exception):
+    """The broker refused (nacked) or returned a message of the batch."""
+
+
+class _PipelinedConfirms:
+    """A channel in confirm mode that publishes a whole batch, then waits for its confirms once.
+
+    pika's ``BlockingChannel`` in confirm mode waits for each message's confirm before the
+    next publish. This channel is put in confirm mode on pika's underlying channel with a
+    callback of its own, so that a batch is sent in one go and its acks (often one, with
+    ``multiple``) are collected afterwards. Not a transaction: RabbitMQ does not report a
+    quorum queue's rejections (``x-overflow: reject-publish``) at ``tx.commit``, while a
+    confirm-mode nack does report them.
+    """
+
+    def __init__(self, connection: BlockingConnection) -> None:
+        self.connection = connection
+        self.channel = connection.channel()
+        self._next_tag = 1
+        self._unconfirmed: set[int] = set()
+        self._refusals: list[str] = []
+        self._selected = False
+        self.channel.add_on_return_callback(self._on_return)
+        self.channel._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=self._on_selected
+        )
+        self._wait_until(lambda: self._selected, "confirm mode")
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.channel.is_open and self.connection.is_open)
+
+    def publish(
+        self,
+        exchange: str,
+        messages: Sequence[tuple[str, bytes, bool, pika.BasicProperties]],
+    ) -> None:
+        """Publish every ``(routing_key, body, mandatory, properties)``; return once all are
+        confirmed, else raise ``_BatchRefused`` (or a link error)."""
+        self._refusals.clear()
+        for routing_key, body, mandatory, properties in messages:
+            # Counted before sending: its confirm may come in while pika flushes the publish.
+            self._unconfirmed.add(self._next_tag)
+            self._next_tag += 1
+            self.channel.basic_publish(exchange, routing_key, body, properties, mandatory=mandatory)
+        self._wait_until(lambda: not self._unconfirmed, "the confirms of a batch")
+        # The broker sends a message's return before its ack, and pika hands returns over
+        # only in ``process_data_events``, even when the acks came in during a publish.
+        self.connection.process_data_events(time_limit=0)
+        if self._refusals:
+            raise _BatchRefused("; ".join(sorted(set(self._refusals))))
+
+    def close(self) -> None:
+        if self.channel.is_open:
+            try:
+                self.channel.close()
+            except LINK_ERRORS:
+                log.debug("closing a batch channel failed", exc_info=True)
+
+    def _wait_until(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + BATCH_CONFIRM_SECONDS
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.usable:
+                raise TimeoutError(f"rabbitmq did not answer with {what} in time")
+            self.connection.process_data_events(time_limit=min(remaining, 1.0))
+
+    def _on_selected(self, _frame: Any) -> None:
+        self._selected = True
+        self._wake()
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        if method.multiple:
+            settled = {tag for tag in self._unconfirmed if tag <= method.delivery_tag}
+        else:
+            settled = {method.delivery_tag} & self._unconfirmed
+        self._unconfirmed -= settled
+        if isinstance(method, Basic.Nack):
+            self._refusals.append(f"the broker refused {len(settled)} message(s)")
+        if not self._unconfirmed:
+            self._wake()
+
+    def _wake(self) -> None:
+        # Confirms reach this callback below pika's event dispatch, which would otherwise let
+        # ``process_data_events`` sit out its whole time limit.
+        self.connection.add_callback_threadsafe(_nothing)
+
+    def _on_return(
+        self, _channel: Any, method: Basic.Return, _properties: Any, _body: bytes
+    ) -> None:
+        self._refusals.append(
+            f"no queue is bound to {method.routing_key!r} on exchange {method.exchange!r}"
+        )
 
 
 class RabbitMQPublisher(MessagePublisher):
@@ -37,6 +139,7 @@ class RabbitMQPublisher(MessagePublisher):
         )
         self._channel: BlockingChannel | None = None
         self._channel_connection: BlockingConnection | None = None
+        self._batches: _PipelinedConfirms | None = None
         self._backoff = Backoff(initial=0.05, maximum=2.0)
         self._closed = False
 
@@ -53,6 +156,45 @@ class RabbitMQPublisher(MessagePublisher):
             message_id=event.event_id,
         )
 
+    def publish_many(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        messages = [
+            (
+                event.routing_key,
+                encode(event),
+                event.kind is DeliveryKind.WORK,
+                _properties(event.routing_key, event.event_id),
+            )
+            for event in events
+        ]
+        with self._link.lock:
+            if self._closed:
+                raise PublishFailed("the publisher is closed")
+            failure: Exception | None = None
+            for attempt in (1, 2):
+                if attempt == 2:
+                    time.sleep(self._backoff.next_delay())
+                try:
+                    self._batch_channel().publish(self.exchange, messages)
+                except _BatchRefused as exc:
+                    # The rest of the batch may have been taken: the caller sends it all again.
+                    raise PublishFailed(f"rabbitmq did not take a batch: {exc}") from None
+                except _BATCH_ERRORS as exc:
+                    failure = exc
+                    log.warning(
+                        "rabbitmq batch publish failed",
+                        extra={"events": len(messages), "attempt": attempt, "error": repr(exc)},
+                    )
+                    self._drop_channels()
+                    continue
+                self._backoff.reset()
+                return
+            raise PublishFailed(
+                f"rabbitmq did not confirm a batch of {len(messages)} on {self.exchange!r}: "
+                f"{failure!r}"
+            ) from failure
+
     def publish_raw(self, routing_key: str, body: bytes) -> None:
         """Publish ``body`` as it is, valid or not, as a foreign producer could."""
         self._publish(routing_key, body, mandatory=routing_key not in STATUS_ROUTING_KEYS)
@@ -60,18 +202,12 @@ class RabbitMQPublisher(MessagePublisher):
     def close(self) -> None:
         with self._link.lock:
             self._closed = True
-            self._channel = self._channel_connection = None
-            self._link.drop()
+            self._drop_channels()
 
     def _publish(
         self, routing_key: str, body: bytes, *, mandatory: bool, message_id: str | None = None
     ) -> None:
-        properties = pika.BasicProperties(
-            content_type="application/json",
-            delivery_mode=PERSISTENT,
-            message_id=message_id,
-            type=routing_key,
-        )
+        properties = _properties(routing_key, message_id)
         with self._link.lock:
             if self._closed:
                 raise PublishFailed("the publisher is closed")
@@ -98,8 +234,7 @@ class RabbitMQPublisher(MessagePublisher):
                         "rabbitmq publish failed",
                         extra={"routing_key": routing_key, "attempt": attempt, "error": repr(exc)},
                     )
-                    self._channel = self._channel_connection = None
-                    self._link.drop()
+                    self._drop_channels()
                     continue
                 self._backoff.reset()
                 return
@@ -118,3 +253,29 @@ class RabbitMQPublisher(MessagePublisher):
             channel.confirm_delivery()
             self._channel, self._channel_connection = channel, connection
         return self._channel
+
+    def _batch_channel(self) -> _PipelinedConfirms:
+        connection = self._link.get()
+        if self._batches is None or self._batches.connection is not connection:
+            self._batches = _PipelinedConfirms(connection)
+        elif not self._batches.usable:
+            self._batches.close()
+            self._batches = _PipelinedConfirms(connection)
+        return self._batches
+
+    def _drop_channels(self) -> None:
+        self._channel = self._channel_connection = self._batches = None
+        self._link.drop()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _properties(routing_key: str, message_id: str | None) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=PERSISTENT,
+        message_id=message_id,
+        type=routing_key,
+    )

@@ -147,6 +147,38 @@ class RedisBroker(MessageBroker):
                 break
         raise PublishFailed(f"redis did not take {routing_key}: {failure}") from failure
 
+    def send_many(self, messages: Sequence[tuple[str, DeliveryKind, bytes]]) -> None:
+        """Hand every ``(routing_key, kind, body)`` to Redis in one round trip, in order.
+
+        ``PublishFailed`` unless Redis took every one; after a lost link the whole batch is
+        sent again once on a fresh connection (some may then be there twice: at least once).
+        """
+        if not messages:
+            return
+        failure: RedisError | OSError | None = None
+        for _ in range(2):
+            # No MULTI: order within the batch is kept by the one connection, and atomicity
+            # is not needed when a failure re-sends the whole batch anyway.
+            pipeline = self.client.pipeline(transaction=False)
+            for routing_key, kind, body in messages:
+                if kind is DeliveryKind.WORK:
+                    pipeline.xadd(self.work_stream(routing_key), {"body": body})
+                else:
+                    pipeline.publish(self.status_channel, body)
+            try:
+                pipeline.execute(raise_on_error=True)
+                return
+            except _LINK_ERRORS as exc:
+                failure = exc
+            except RedisError as exc:
+                failure = exc
+                break
+            finally:
+                pipeline.reset()
+        raise PublishFailed(
+            f"redis did not take a batch of {len(messages)} messages: {failure}"
+        ) from failure
+
     def dead_letters(self, queue: str) -> list[RedisDeadLetter]:
         """What was set aside from ``queue``, oldest first, left in place."""
         entries = _entries(self.client.xrange(self.dead_letter_stream(queue)))
@@ -214,6 +246,9 @@ class RedisPublisher(MessagePublisher):
 
     def publish(self, event: Event) -> None:
         self._broker.send(event.routing_key, event.kind, encode(event))
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        self._broker.send_many([(event.routing_key, event.kind, encode(event)) for event in events])
 
 
 class RedisDelivery(Delivery):

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import Enum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -163,9 +177,9 @@ class SqlStatusRepository(StatusRepository):
             changes["metadata"] = dict(metadata)
         if progress is not None:
             changes["progress"] = progress.to_json()
-        with transaction(self._source) as session:
+        with self._status_connection() as connection:
             row = _change_status(
-                session,
+                connection,
                 documents,
                 "processing_status",
                 DOCUMENT_LIFECYCLE,
@@ -178,7 +192,7 @@ class SqlStatusRepository(StatusRepository):
             if row is None:
                 return None
             document = to_document(row._mapping)
-            self._record_event(session, document, now)
+            self._record_event(connection, document, now)
         return document
 
     def update_workspace_status(
@@ -196,9 +210,9 @@ class SqlStatusRepository(StatusRepository):
             "status_message": message,
             "updated_at": now,
         }
-        with transaction(self._source) as session:
+        with self._status_connection() as connection:
             row = _change_status(
-                session,
+                connection,
                 workspaces,
                 "status",
                 WORKSPACE_LIFECYCLE,
@@ -211,29 +225,86 @@ class SqlStatusRepository(StatusRepository):
             if row is None:
                 return None
             workspace = to_workspace(row._mapping)
-            self._record_event(session, workspace, now)
+            self._record_event(connection, workspace, now)
         return workspace
 
-    def _record_event(self, session: Session, entity: Document | Workspace, now: datetime) -> None:
+    @contextmanager
+    def _status_connection(self) -> Iterator[Connection]:
+        """One transaction for a status change, on a Core connection where possible.
+
+        Status changes are the hot path: a bare ``Connection`` from the engine skips the ORM
+        ``Session``'s bookkeeping. On the caller's own ``Session`` the change still happens
+        (and is committed) in that session, so that its ``refresh`` sees it.
+        """
+        bind = None if isinstance(self._source, Session) else self._source.kw.get("bind")
+        if isinstance(bind, Engine):
+            with bind.begin() as connection:
+                yield connection
+            return
+        with transaction(self._source) as session:
+            yield session.connection()
+
+    def _record_event(self, executor: Any, entity: Document | Workspace, now: datetime) -> None:
+        """Write ``entity``'s event to the outbox in the open transaction, if outbox is on.
+
+        ``executor`` is the transaction's ``Session`` or ``Connection`` (both ``execute``);
+        it is typed loosely so that a subclass may narrow it to the one it expects.
+        """
         if not self._outbox:
             return
         event = status_event_for(entity)
         entity_type, entity_id = entity_key(event)
-        session.execute(
-            insert(outbox).values(
-                event_id=event.event_id,
-                routing_key=event.routing_key,
-                body=encode(event).decode(),
-                entity_type=entity_type,
-                entity_id=entity_id,
-                version=entity.version,
-                created_at=now,
-            )
+        executor.execute(
+            _outbox_insert(),
+            {
+                "event_id": event.event_id,
+                "routing_key": event.routing_key,
+                "body": encode(event).decode(),
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "version": entity.version,
+                "created_at": now,
+            },
         )
 
 
+@cache
+def _outbox_insert() -> Insert:
+    return insert(outbox)
+
+
+@cache
+def _status_update(
+    table: Table,
+    status_column: str,
+    target: Enum,
+    allowed: tuple[str, ...],
+    columns: tuple[str, ...],
+    with_expected_version: bool,
+) -> Update:
+    """The conditional ``UPDATE … RETURNING`` of one shape, built once with bound parameters.
+
+    Rebuilding the expression tree (and SQLAlchemy's cache key for it) on every call cost more
+    CPU than the round trip to the database; the values of a call are all bound parameters.
+    """
+    conditions = [table.c.id == bindparam("entity_id"), table.c[status_column].in_(allowed)]
+    if with_expected_version:
+        conditions.append(table.c.version == bindparam("expected_version"))
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
+    values[status_column] = target.value
+    values["version"] = table.c.version + 1
+    return update(table).where(*conditions).values(values).returning(*table.c)
+
+
+@cache
+def _current_status(table: Table, status_column: str) -> Select[Any]:
+    return select(table.c[status_column], table.c.version).where(
+        table.c.id == bindparam("entity_id")
+    )
+
+
 def _change_status(
-    session: Session,
+    connection: Connection,
     table: Table,
     status_column: str,
     lifecycle: Lifecycle[Any],
@@ -254,23 +325,21 @@ def _change_status(
     ``SELECT … FOR UPDATE`` round trip (which SQLite lacks) or optimistic retry loops in the
     common case. Only a rejected change costs a second statement, to say why it was rejected.
     """
-    allowed: Collection[str] = sorted(s.value for s in lifecycle.sources(target, retry=retry))
-    status = table.c[status_column]
-    condition = (table.c.id == entity_id) & status.in_(allowed)
-    if expected_version is not None:
-        condition &= table.c.version == expected_version
-    statement = (
-        update(table)
-        .where(condition)
-        .values({**changes, "version": table.c.version + 1})
-        .returning(*table.c)
+    allowed = tuple(sorted(s.value for s in lifecycle.sources(target, retry=retry)))
+    columns = tuple(sorted(name for name in changes if name != status_column))
+    statement = _status_update(
+        table, status_column, target, allowed, columns, expected_version is not None
     )
+    parameters: dict[str, Any] = {f"new_{name}": changes[name] for name in columns}
+    parameters["entity_id"] = entity_id
+    if expected_version is not None:
+        parameters["expected_version"] = expected_version
     for _ in range(_ATTEMPTS):
-        row = session.execute(statement).first()
+        row = connection.execute(statement, parameters).first()
         if row is not None:
             return row
-        current = session.execute(
-            select(status, table.c.version).where(table.c.id == entity_id)
+        current = connection.execute(
+            _current_status(table, status_column), {"entity_id": entity_id}
         ).first()
         if current is None:
             return None

@@ -304,5 +304,57 @@ class BrokerContract:
             wait_for(lambda: status in heard, 15, "a status event after the cut")
             subscription.close()
 
+    def test_publish_many_delivers_a_mixed_batch_in_order(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        heard: list[StatusEvent] = []
+        subscription = broker.subscribe_status(heard.append)
+        queue = broker.work_queue(*INGESTION)
+        work = [uploaded(n) for n in range(25)]
+        status: list[StatusEvent] = [document_status(1, v) for v in range(1, 26)]
+        batch: list[Event] = [event for pair in zip(work, status, strict=True) for event in pair]
+        make_broker().publisher().publish_many(batch)
+        assert drain(queue, len(work), 30) == work
+        wait_for(lambda: len(heard) >= len(status), 15, "every status event of the batch")
+        assert heard == status
+        assert queue.receive(timeout=0.5) is None
+        make_broker().publisher().publish_many([])
+        subscription.close()
+
+    def test_publish_many_during_a_cut_never_claims_success(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        if not self.supports_connection_cut:
+            pytest.skip("an in-process transport has no connection to cut")
+        with TcpProxy(*self.server_address()) as proxy:
+            publisher = make_broker(proxy=proxy).publisher()
+            before_the_cut = uploaded(100)
+            publisher.publish(before_the_cut)
+            batch: list[Event] = [uploaded(n) for n in range(20)]
+            batch += [document_status(3, v) for v in range(1, 11)]
+            proxy.cut()
+            with pytest.raises(PublishFailed):
+                publisher.publish_many(batch)
+            proxy.restore()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    publisher.publish_many(batch)
+                    break
+                except PublishFailed:
+                    assert time.monotonic() < deadline, "publishing never recovered"
+                    time.sleep(0.2)
+            # At least once: the batch may have been taken twice, in part or in full.
+            wanted = {event.event_id for event in batch if not isinstance(event, StatusEvent)}
+            wanted.add(before_the_cut.event_id)
+            consumer = make_broker().work_queue(*INGESTION)
+            seen: set[str] = set()
+            deadline = time.monotonic() + 30
+            while not wanted <= seen and time.monotonic() < deadline:
+                delivery = consumer.receive(timeout=0.5)
+                if delivery is not None:
+                    seen.add(delivery.event.event_id)
+                    delivery.ack()
+            assert wanted <= seen, f"{len(wanted - seen)} confirmed work requests were lost"
+
     def server_address(self) -> tuple[str, int]:
         raise NotImplementedError
