@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from application.pipeline import stage_for_step, work_request_for
+from application.pipeline import INGESTION, stage_for_step, work_request_for
 from application.status_service import StatusService
 from domain.errors import PublishFailed
 from domain.events import Event
@@ -67,10 +67,18 @@ class LeaseSweeper:
 
     def _take_up(self, document_id: int) -> Event | None:
         document = self._status.repository.get_document(document_id)
-        if (
-            document is None
-            or document.processing_status is not DocumentProcessingStatus.PROCESSING
-        ):
+        if document is None:
+            return None
+        if document.processing_status is DocumentProcessingStatus.PENDING:
+            # Its worker died before recording anything: only the request needs to go again.
+            log.warning(
+                "requeueing a pending document whose worker was lost",
+                extra={"document_id": document_id},
+            )
+            return work_request_for(
+                INGESTION, document, file_path=self._storage.locate(document.storage_key)
+            )
+        if document.processing_status is not DocumentProcessingStatus.PROCESSING:
             return None
         context = {"document_id": document_id, "version": document.version}
         recoveries = int(document.metadata.get("recoveries", 0))

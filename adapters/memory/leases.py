@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from adapters.memory.repository import InMemoryStatusRepository
 from domain.ports import DocumentLeases
-from domain.status import DocumentProcessingStatus
 
 
 class InMemoryDocumentLeases(DocumentLeases):
@@ -42,6 +41,6 @@ class InMemoryDocumentLeases(DocumentLeases):
         found = []
         for document_id in sorted(candidates):
             document = self._repository.get_document(document_id)
-            if document and document.processing_status is DocumentProcessingStatus.PROCESSING:
+            if document and document.processing_status in self.RECOVERABLE:
                 found.append(document_id)
         return found[:limit]

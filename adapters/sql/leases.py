@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.sql.records import document_leases, documents
 from adapters.sql.sessions import transaction
 from domain.ports import DocumentLeases
-from domain.status import DocumentProcessingStatus
 
 
 def _database_now(session: Session) -> ColumnElement[float]:
@@ -66,7 +65,9 @@ class SqlDocumentLeases(DocumentLeases):
                 .join(documents, documents.c.id == document_leases.c.document_id)
                 .where(
                     document_leases.c.expires_at <= _database_now(session),
-                    documents.c.processing_status == DocumentProcessingStatus.PROCESSING.value,
+                    documents.c.processing_status.in_(
+                        [s.value for s in DocumentLeases.RECOVERABLE]
+                    ),
                 )
                 .order_by(document_leases.c.document_id)
                 .limit(limit)

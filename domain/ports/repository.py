@@ -103,6 +103,10 @@ class RagConfigs(ABC):
 class DocumentLeases(ABC):
     """Time-limited claims of a worker on a document, judged by the store's own clock."""
 
+    # A worker may die holding a document before its first status write (still pending)
+    # or while processing it: both are taken up again once the lease runs out.
+    RECOVERABLE = frozenset({DocumentProcessingStatus.PENDING, DocumentProcessingStatus.PROCESSING})
+
     @abstractmethod
     def acquire(self, document_id: int, owner: str, seconds: float) -> bool:
         """Claim the document unless another owner holds an unexpired lease; renews one's own."""
@@ -113,4 +117,4 @@ class DocumentLeases(ABC):
 
     @abstractmethod
     def expired(self, limit: int = 100) -> list[int]:
-        """Documents still ``processing`` whose lease has run out (their worker is gone)."""
+        """Documents still pending or processing whose lease ran out (their worker is gone)."""

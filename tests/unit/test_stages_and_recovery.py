@@ -206,6 +206,21 @@ def test_an_expired_lease_is_taken_up_and_requeued_then_failed_as_worker_lost() 
     assert lost.processing_error.startswith("worker lost")
 
 
+def test_a_worker_lost_before_its_first_write_leaves_a_pending_document_that_is_requeued() -> None:
+    p = Pipeline()
+    requests = RecordingPublisher()
+    sweeper = LeaseSweeper(p.status, p.leases, p.storage, requests, owner="s", lease_seconds=10)
+    assert p.leases.acquire(p.document.id, "died-at-once", 10)
+    p.clock.now = 11
+    assert sweeper.sweep() == 1
+    (request,) = requests.events
+    assert isinstance(request, DocumentUploaded)
+    assert request.document_id == p.document.id
+    assert p.repository.get_document(p.document.id) == p.document  # nothing else changed
+    p.handler(INGESTION, owner="next")(request)
+    assert p.repository.get_document(p.document.id).chunk_count > 0  # type: ignore[union-attr]
+
+
 def test_a_late_write_from_a_vanished_worker_is_refused() -> None:
     p = Pipeline()
     started = p.status.update_document_status(
