@@ -54,15 +54,33 @@ def row(figures: Figures, *, for_doc: bool = False) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def table(rows: list[Figures], extra: list[str], seconds: float) -> str:
+def earlier_rows(transports: list[str]) -> list[str]:
+    """The document's rows of the transports this run did not cover, kept as they were."""
+    if not DOC.exists() or BEGIN not in DOC.read_text():
+        return []
+    block = DOC.read_text().split(BEGIN, 1)[1].split(END, 1)[0]
+    kept = []
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == len(COLUMNS) and cells[1] in TRANSPORTS and cells[1] not in transports:
+            kept.append(line)
+    return kept
+
+
+def table(rows: list[Figures], extra: list[str], seconds: float, transports: list[str]) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kept = earlier_rows(transports)
+    scope = f"Last run ({', '.join(transports)}): {when}, Python {platform.python_version()}"
+    if kept:
+        scope += "; the rows of the other transports are from the suite's previous run"
     lines = [
         BEGIN,
-        f"Last run: {when}, Python {platform.python_version()}, {seconds:.0f} s in all.",
+        f"{scope}, {seconds:.0f} s in all.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
         *(row(f, for_doc=True) for f in rows),
+        *kept,
         "",
         *extra,
         END,
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         rows_hold = True
     elapsed = time.monotonic() - started
     if not args.no_docs and len(numbers) == len(SCENARIOS):
-        write_doc(table(rows, extra, elapsed))
+        write_doc(table(rows, extra, elapsed, transports))
         print(f"figures written to {DOC}", flush=True)
     return 0 if rows_hold and all(f.holds for f in rows) else 1
 
