@@ -153,10 +153,9 @@ class WorkspaceCreated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DocumentChunked(Event):
-    """Work request: the document's text is chunked; embed and index it."""
+class _HandOff(Event):
+    """Work request from one pipeline stage to the next: the document is ready for it."""
 
-    routing_key: ClassVar[str] = "document.chunked"
     kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
 
     document_id: int
@@ -166,16 +165,17 @@ class DocumentChunked(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DocumentEmbedded(Event):
+class DocumentChunked(_HandOff):
+    """Work request: the document's text is chunked; embed and index it."""
+
+    routing_key: ClassVar[str] = "document.chunked"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentEmbedded(_HandOff):
     """Work request: the document's chunks are indexed; build its graph."""
 
     routing_key: ClassVar[str] = "document.embedded"
-    kind: ClassVar[DeliveryKind] = DeliveryKind.WORK
-
-    document_id: int
-    user_id: int
-    workspace_id: int
-    version: int
 
 
 StatusEvent: TypeAlias = DocumentStatusUpdated | WorkspaceStatusUpdated
