@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -39,6 +39,8 @@ from domain.status import (
     Lifecycle,
     WorkspaceStatus,
 )
+
+E = TypeVar("E", Document, Workspace)
 
 # A failed conditional update is diagnosed by reading the row; if another writer changed it
 # in between so that the move has become legal, the update is simply tried again.
@@ -177,23 +179,17 @@ class SqlStatusRepository(StatusRepository):
             changes["metadata"] = dict(metadata)
         if progress is not None:
             changes["progress"] = progress.to_json()
-        with self._status_connection() as connection:
-            row = _change_status(
-                connection,
-                documents,
-                "processing_status",
-                DOCUMENT_LIFECYCLE,
-                entity_id=document_id,
-                target=status,
-                changes=changes,
-                retry=retry,
-                expected_version=expected_version,
-            )
-            if row is None:
-                return None
-            document = to_document(row._mapping)
-            self._record_event(connection, document, now)
-        return document
+        return self._change(
+            documents,
+            "processing_status",
+            DOCUMENT_LIFECYCLE,
+            to_document,
+            entity_id=document_id,
+            target=status,
+            changes=changes,
+            retry=retry,
+            expected_version=expected_version,
+        )
 
     def update_workspace_status(
         self,
@@ -210,23 +206,49 @@ class SqlStatusRepository(StatusRepository):
             "status_message": message,
             "updated_at": now,
         }
+        return self._change(
+            workspaces,
+            "status",
+            WORKSPACE_LIFECYCLE,
+            to_workspace,
+            entity_id=workspace_id,
+            target=status,
+            changes=changes,
+            retry=retry,
+            expected_version=expected_version,
+        )
+
+    def _change(
+        self,
+        table: Table,
+        status_column: str,
+        lifecycle: Lifecycle[Any],
+        to_entity: Callable[[Mapping[Any, Any]], E],
+        *,
+        entity_id: int,
+        target: DocumentProcessingStatus | WorkspaceStatus,
+        changes: dict[str, Any],
+        retry: bool,
+        expected_version: int | None,
+    ) -> E | None:
+        """Apply one checked, versioned status change and record its event, atomically."""
         with self._status_connection() as connection:
             row = _change_status(
                 connection,
-                workspaces,
-                "status",
-                WORKSPACE_LIFECYCLE,
-                entity_id=workspace_id,
-                target=status,
+                table,
+                status_column,
+                lifecycle,
+                entity_id=entity_id,
+                target=target,
                 changes=changes,
                 retry=retry,
                 expected_version=expected_version,
             )
             if row is None:
                 return None
-            workspace = to_workspace(row._mapping)
-            self._record_event(connection, workspace, now)
-        return workspace
+            entity = to_entity(row._mapping)
+            self._record_event(connection, entity, changes["updated_at"])
+        return entity
 
     @contextmanager
     def _status_connection(self) -> Iterator[Connection]:
