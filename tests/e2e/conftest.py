@@ -7,7 +7,6 @@ import itertools
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,12 @@ import pytest
 
 from adapters.settings import ENVIRONMENT_VARIABLES
 from application.tokens import TokenSigner
+from tests.support.processes import free_port
 
 STARTUP_SECONDS = 30.0
 # Variables a developer's shell may set that must not leak into a test server's configuration.
 CONFIG_VARIABLES = ENVIRONMENT_VARIABLES
 TEST_UPLOAD_LIMIT = 256 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def clean_environ(overrides: Mapping[str, str]) -> dict[str, str]:

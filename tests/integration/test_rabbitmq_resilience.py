@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from adapters.rabbitmq import RabbitMQBroker, RabbitMQPublisher
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded, Event, StatusEvent, encode
 from tests.contracts.broker import INGESTION, document_status, drain, uploaded, wait_for
+from tests.support.processes import free_port
 from tests.support.proxy import TcpProxy
 from tests.support.rabbitmq import delete_topology
 
@@ -52,13 +52,6 @@ def make_broker(exchange: str) -> Iterator[BrokerMaker]:
 def proxy() -> Iterator[TcpProxy]:
     with TcpProxy(HOST, PORT) as proxy:
         yield proxy
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def test_a_publisher_whose_idle_connection_died_reconnects_on_next_use(
