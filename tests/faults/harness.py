@@ -38,10 +38,10 @@ from tests.e2e.conftest import (
     GOOD_TEXT,
     ServerProcess,
     clean_environ,
-    free_port,
     start_server,
 )
 from tests.integration.conftest import private_postgres_schema
+from tests.support.processes import free_port
 from tests.support.proxy import TcpProxy
 from tests.support.ws_client import EntityKey, Shown, StatusClient
 
