@@ -1,0 +1,31 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+// The status client is the module the Python-served page loads; the package bundles that very
+// file rather than a copy of it.
+export const statusClientPath = fileURLToPath(
+  new URL("../../entrypoints/static/status-client.js", import.meta.url),
+);
+
+const peers = ["react", "react-dom", "react/jsx-runtime", "@reduxjs/toolkit", "react-redux"];
+
+export default defineConfig({
+  resolve: { alias: { "@insighthub/status-client": statusClientPath } },
+  build: {
+    outDir: "dist",
+    emptyOutDir: false, // tsc has written the declarations there first
+    sourcemap: true,
+    lib: {
+      cssFileName: "styles",
+      entry: { index: "src/index.ts", redux: "src/redux/index.ts" },
+      formats: ["es"],
+    },
+    rollupOptions: { external: (id) => peers.some((peer) => id === peer || id.startsWith(`${peer}/`)) },
+  },
+  test: {
+    environment: "jsdom",
+    globals: true,
+    include: ["src/**/*.test.{ts,tsx}", "test/**/*.test.{ts,tsx}"],
+    setupFiles: ["test/setup.ts"],
+  },
+});
