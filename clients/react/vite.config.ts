@@ -13,7 +13,7 @@ export default defineConfig({
   resolve: { alias: { "@insighthub/status-client": statusClientPath } },
   build: {
     outDir: "dist",
-    emptyOutDir: false, // tsc has written the declarations there first
+    emptyOutDir: true, // tsc writes the declarations after
     sourcemap: true,
     lib: {
       cssFileName: "styles",
