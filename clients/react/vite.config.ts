@@ -7,6 +7,16 @@ export const statusClientPath = fileURLToPath(
   new URL("../../entrypoints/static/status-client.js", import.meta.url),
 );
 
+const modules = fileURLToPath(new URL("node_modules/", import.meta.url));
+
+/** Resolves react and react-dom (and their subpaths) to the React 18 copies installed beside 19. */
+export const react18Aliases = [
+  { find: /^react$/, replacement: `${modules}react-18/index.js` },
+  { find: /^react\/(.*)$/, replacement: `${modules}react-18/$1` },
+  { find: /^react-dom$/, replacement: `${modules}react-dom-18/index.js` },
+  { find: /^react-dom\/(.*)$/, replacement: `${modules}react-dom-18/$1` },
+];
+
 const peers = ["react", "react-dom", "react/jsx-runtime", "@reduxjs/toolkit", "react-redux"];
 
 export default defineConfig({

@@ -1,6 +1,7 @@
 // The built example in headless Chromium against a real `insighthub serve` (SQLite, the memory
 // transport, in-process workers): uploads are watched going pending → processing → ready, and a
-// broken file shows its error. Run `npm run build:example` first.
+// broken file shows its error; once on React 19 and once on React 18. Run
+// `npm run build:example` first.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -87,20 +88,21 @@ async function waitReady(url, process, log) {
 let scratch;
 let serverProcess;
 let serverLog;
-let previewServer;
+const previews = [];
 let context;
-let token;
-let pageUrl;
+let environ;
 
 before(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not installed at ${CHROMIUM}: install the Debian package 'chromium' (apt-get install chromium)`);
   }
-  if (!existsSync(join(PACKAGE, "example", "dist", "index.html"))) {
-    throw new Error("the example is not built: run `npm run build:example` first");
+  for (const build of ["dist", "dist-react18"]) {
+    if (!existsSync(join(PACKAGE, "example", build, "index.html"))) {
+      throw new Error(`the example is not built in example/${build}: run \`npm run build:example\` first`);
+    }
   }
   scratch = await mkdtemp(join(tmpdir(), "insighthub-react-e2e-"));
-  const environ = { ...process.env };
+  environ = { ...process.env };
   for (const name of SERVER_VARIABLES) delete environ[name];
   Object.assign(environ, {
     DATABASE_URL: `sqlite:///${join(scratch, "insighthub.db")}`,
@@ -119,17 +121,7 @@ before(async () => {
   await logFile.close();
   const serverUrl = `http://127.0.0.1:${port}`;
   await waitReady(serverUrl, serverProcess, serverLog);
-  token = execFileSync(PYTHON, ["-m", "entrypoints.cli", "token", "--user", "1"], { cwd: ROOT, env: environ })
-    .toString()
-    .trim();
-
   process.env.INSIGHTHUB_URL = serverUrl;
-  previewServer = await preview({
-    configFile: join(PACKAGE, "example", "vite.config.ts"),
-    logLevel: "warn",
-    preview: { host: "127.0.0.1", port: await freePort(), strictPort: true },
-  });
-  pageUrl = previewServer.resolvedUrls.local[0].replace(/\/$/, "");
 
   context = await chromium.launchPersistentContext(join(scratch, "profile"), {
     executablePath: CHROMIUM,
@@ -141,7 +133,7 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  await previewServer?.close();
+  for (const server of previews) await server.close();
   if (serverProcess && serverProcess.exitCode === null) {
     const exited = new Promise((resolve) => serverProcess.once("exit", resolve));
     serverProcess.kill("SIGTERM");
@@ -150,14 +142,37 @@ after(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-test("an upload is watched going pending → processing → ready, and a failure shows its error", async () => {
-  const page = context.pages()[0] ?? (await context.newPage());
+/** The example built on React `react`, served by Vite with /api and /ws proxied to the server. */
+async function servePage(react) {
+  process.env.REACT = react;
+  const server = await preview({
+    configFile: join(PACKAGE, "example", "vite.config.ts"),
+    logLevel: "warn",
+    preview: { host: "127.0.0.1", port: await freePort(), strictPort: true },
+  });
+  delete process.env.REACT;
+  previews.push(server);
+  return server.resolvedUrls.local[0].replace(/\/$/, "");
+}
+
+for (const [react, user] of [["19", 1], ["18", 2]]) {
+  test(`React ${react}: an upload goes pending → processing → ready, and a failure shows its error`, () =>
+    watchUploads(react, user));
+}
+
+async function watchUploads(react, user) {
+  const pageUrl = await servePage(react);
+  const token = execFileSync(PYTHON, ["-m", "entrypoints.cli", "token", "--user", String(user)], { cwd: ROOT, env: environ })
+    .toString()
+    .trim();
+  const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(String(error)));
   await page.goto(`${pageUrl}/#token=${encodeURIComponent(token)}`);
   await page.locator('#connection[data-state="live"]').waitFor();
   assert.ok(!page.url().includes("token"), "the token must not stay in the address bar");
-  assert.equal(await page.locator("#user").textContent(), "User 1");
+  assert.equal(await page.locator("#user").textContent(), `User ${user}`);
+  assert.equal((await page.locator("[data-react-version]").getAttribute("data-react-version")).split(".")[0], react);
 
   // The workspace list: create one and watch it be provisioned.
   await page.fill("#workspace-name", "Research papers");
@@ -177,7 +192,7 @@ test("an upload is watched going pending → processing → ready, and a failure
   await good.and(page.locator('[data-status="processing"]')).waitFor({ timeout: SETTLE_MS });
   assert.equal(await good.getByRole("progressbar").count(), 1);
   await mkdir(join(ROOT, "artifacts"), { recursive: true });
-  await page.screenshot({ path: join(ROOT, "artifacts", "react-example-processing.png"), fullPage: true });
+  await page.screenshot({ path: join(ROOT, "artifacts", `react${react}-example-processing.png`), fullPage: true });
   await good.and(page.locator('[data-status="ready"]')).waitFor({ timeout: SETTLE_MS });
   assert.equal(await good.getByRole("status").textContent(), "✓Ready");
   assert.equal(await good.getByRole("progressbar").count(), 0);
@@ -204,6 +219,7 @@ test("an upload is watched going pending → processing → ready, and a failure
   await page.setInputFiles("#file-input", { name: "program.exe", mimeType: "application/octet-stream", buffer: Buffer.from("MZ") });
   await page.locator(".notice", { hasText: "unsupported file type" }).waitFor();
 
-  await page.screenshot({ path: join(ROOT, "artifacts", "react-example.png"), fullPage: true });
+  await page.screenshot({ path: join(ROOT, "artifacts", `react${react}-example.png`), fullPage: true });
   assert.deepEqual(problems, []);
-});
+  await page.close();
+}

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig, type ProxyOptions } from "vite";
-import { statusClientPath } from "../vite.config.ts";
+import { react18Aliases, statusClientPath } from "../vite.config.ts";
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -13,17 +13,21 @@ const proxy: Record<string, ProxyOptions> = {
   "/ws": { target, ws: true },
 };
 
+// REACT=18 builds the same example on React 18 (installed beside 19 as react-18, react-dom-18).
+const react18 = process.env.REACT === "18";
+
 export default defineConfig({
   root: here("."),
   resolve: {
-    alias: {
-      "@insighthub/status-client": statusClientPath,
-      "@insighthub/status-react/redux": here("../src/redux/index.ts"),
-      "@insighthub/status-react/styles.css": here("../src/styles.css"),
-      "@insighthub/status-react": here("../src/index.ts"),
-    },
+    alias: [
+      { find: "@insighthub/status-client", replacement: statusClientPath },
+      { find: "@insighthub/status-react/redux", replacement: here("../src/redux/index.ts") },
+      { find: "@insighthub/status-react/styles.css", replacement: here("../src/styles.css") },
+      { find: "@insighthub/status-react", replacement: here("../src/index.ts") },
+      ...(react18 ? react18Aliases : []),
+    ],
   },
-  build: { outDir: here("dist"), emptyOutDir: true },
+  build: { outDir: here(react18 ? "dist-react18" : "dist"), emptyOutDir: true },
   server: { proxy },
   preview: { proxy },
 });

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useMemo, useState, version, type FormEvent } from "react";
 import { useSelector } from "react-redux";
 import { LoadingSpinner, StatusProvider } from "@insighthub/status-react";
 import { selectConnection, useStatusUpdates } from "@insighthub/status-react/redux";
@@ -80,7 +80,7 @@ function Shell({ api, user, onRefused }: { api: Api; user: number; onRefused: ()
   const detail = /^\/workspaces\/(\d+)$/.exec(path);
   return (
     <>
-      <header className="bar">
+      <header className="bar" data-react-version={version}>
         <h1>
           <Link to="/">InsightHub</Link>
         </h1>
