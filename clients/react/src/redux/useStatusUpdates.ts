@@ -29,20 +29,25 @@ export function useStatusUpdates(options: StatusUpdatesOptions = {}): void {
 
   useEffect(() => {
     if (!client) return undefined;
+    const mirrorHeld = () =>
+      dispatch(
+        statusSnapshotReceived({
+          documents: [...client.documents.values()] as StatusDocument[],
+          workspaces: [...client.workspaces.values()] as StatusWorkspace[],
+        }),
+      );
+    // Only the client's documented events: "change" (a snapshot, or one entity that became
+    // newer) and "state"; after a snapshot the store mirrors what the client then holds.
     const listeners: Record<string, (event: Event) => void> = {
-      document: (event) => dispatch(updateDocumentStatus(detail<StatusDocument>(event))),
-      workspace: (event) => dispatch(updateWorkspaceStatus(detail<StatusWorkspace>(event))),
-      snapshot: (event) => {
-        const { documents, workspaces } = detail<{
-          documents: Map<number, StatusDocument>;
-          workspaces: Map<number, StatusWorkspace>;
-        }>(event);
-        dispatch(
-          statusSnapshotReceived({
-            documents: [...documents.values()],
-            workspaces: [...workspaces.values()],
-          }),
-        );
+      change: (event) => {
+        const change = detail<{ kind: string; entity?: object }>(event);
+        if (change.kind === "document" && change.entity) {
+          dispatch(updateDocumentStatus(change.entity as StatusDocument));
+        } else if (change.kind === "workspace" && change.entity) {
+          dispatch(updateWorkspaceStatus(change.entity as StatusWorkspace));
+        } else {
+          mirrorHeld();
+        }
       },
       state: (event) => dispatch(connectionStateChanged(detail<{ state: string }>(event).state)),
     };
@@ -50,14 +55,7 @@ export function useStatusUpdates(options: StatusUpdatesOptions = {}): void {
       client.addEventListener(type, listener);
     }
     // The client may have been live before this component mounted: start from what it holds.
-    if (client.state === "live") {
-      dispatch(
-        statusSnapshotReceived({
-          documents: [...client.documents.values()] as StatusDocument[],
-          workspaces: [...client.workspaces.values()] as StatusWorkspace[],
-        }),
-      );
-    }
+    if (client.state === "live") mirrorHeld();
     dispatch(connectionStateChanged(client.state));
     return () => {
       for (const [type, listener] of Object.entries(listeners)) {
