@@ -1,0 +1,32 @@
+import "./styles.css";
+
+export { LoadingSpinner, type LoadingSpinnerProps, type SpinnerSize } from "./components/LoadingSpinner";
+export { StatusBadge, type StatusBadgeProps } from "./components/StatusBadge";
+export { ProgressIndicator, type ProgressIndicatorProps } from "./components/ProgressIndicator";
+export {
+  StatusProvider,
+  useStatus,
+  useStatusClient,
+  type StatusProviderProps,
+  type StatusSource,
+  type StatusState,
+} from "./client";
+export {
+  DocumentProcessingStatus,
+  WorkspaceStatus,
+  STATUSES,
+  STATUS_APPEARANCE,
+  isSettled,
+  isStatus,
+  type Status,
+} from "./status";
+export type {
+  ConnectionState,
+  DocumentStatusMessage,
+  ProgressStep,
+  StatusClientSettings,
+  StatusDocument,
+  StatusWorkspace,
+  StepState,
+  WorkspaceStatusMessage,
+} from "./types";
