@@ -16,9 +16,8 @@ from domain.events import (
     DocumentChunked,
     DocumentStatusUpdated,
     StatusEvent,
-    WorkspaceStatusUpdated,
 )
-from domain.status import WorkspaceStatus
+from tests.contracts.broker import document_status
 from tests.fakes.messaging import RecordingPublisher
 
 
@@ -187,15 +186,6 @@ def test_close_closes_what_was_opened_and_nothing_else_is_ever_opened(tmp_path: 
     broker = services.broker
     broker.subscribe_status(heard.append)
     services.close()
-    broker.publisher().publish(
-        WorkspaceStatusUpdated(
-            workspace_id=1,
-            user_id=1,
-            name="w",
-            status=WorkspaceStatus.READY,
-            message=None,
-            version=2,
-        )
-    )
+    broker.publisher().publish(document_status(1, version=2))
     assert heard == [], "the broker's subscriptions were not closed"
     assert not database.exists(), "the database was opened although nothing used it"
