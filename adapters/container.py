@@ -1,8 +1,9 @@
-"""The one composition root: configuration in, wired adapters and services out.
+"""The wiring of the composition root: configuration in, adapters and services out.
 
-``build_container`` reads the environment once. Every adapter is a lazy singleton behind a
-``providers.Selector``, so only the branch the configuration picks is ever imported, built or
-connected; ``close_container`` closes exactly what was opened.
+Entrypoints never see this container: ``adapters.bootstrap.bootstrap`` wraps it in the typed
+``Services`` facade. Every adapter is a lazy singleton behind a ``providers.Selector``, so only
+the branch the configuration picks is ever imported, built or connected; ``close_container``
+closes exactly what was opened.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
+from adapters.pacing import paced
 from adapters.processing.embedding import FeatureHashingEmbedder
 from adapters.processing.extraction import FileTextExtractor
 from adapters.settings import Settings
@@ -54,6 +56,7 @@ class _Closable(Protocol):
 
 Opened = dict[str, _Closable]
 C = TypeVar("C", bound=_Closable)
+T = TypeVar("T")
 
 
 def _opened(opened: Opened, name: str, build: Callable[[], C]) -> C:
@@ -163,6 +166,10 @@ def _rag_config_lookup(rag_configs: RagConfigs) -> Callable[[int], RagConfig]:
     return rag_config_for
 
 
+def _as_is(thing: T) -> T:
+    return thing
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -260,8 +267,11 @@ class Container(containers.DeclarativeContainer):
     )
     # With outbox delivery the repository records each status event in the status change's
     # own transaction and the relay publishes it; the service then publishes nothing itself.
+    # ``step_delay`` (the demo's) slows the workers' step announcements only, never the API.
     status_publisher = providers.Selector(
-        config.delivery, direct=publisher, outbox=providers.Object(None)
+        config.delivery,
+        direct=providers.Singleton(paced, publisher, config.step_delay),
+        outbox=providers.Object(None),
     )
     status_service = providers.Singleton(StatusService, repository, status_publisher)
     outbox: providers.Provider[Outbox] = providers.Selector(
@@ -293,11 +303,13 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(_rag_config_lookup, rag_configs),
     )
     job_runner = providers.Singleton(JobRunner, status_service)
+    # A provider of its own, so that an override can replace the stage hand-off alone.
+    hand_off_publisher = providers.Callable(_as_is, publisher)
     stage_handler = providers.Factory(
         _stage_handler,
         runner=job_runner,
         steps=document_steps,
-        publisher=publisher,
+        publisher=hand_off_publisher,
         leases=leases,
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
@@ -317,12 +329,12 @@ class Container(containers.DeclarativeContainer):
 
 
 def build_container(
-    environ: Mapping[str, str] | None = None, **overrides: Any
+    environ: Mapping[str, str] | None = None, *, step_delay: float = 0.0
 ) -> tuple[Container, Settings]:
     """Read the environment once (``ConfigError`` on a bad value) and wire the container."""
     settings = Settings.from_environ(os.environ if environ is None else environ)
     container = Container()
-    container.config.from_dict({**settings.as_dict(), **overrides})
+    container.config.from_dict({**settings.as_dict(), "step_delay": step_delay})
     return container, settings
 
 

@@ -166,9 +166,6 @@ class DocumentSteps:
         }
         return [JobStep(label, table[label]) for label in stage.labels]
 
-    def all_steps(self) -> list[JobStep]:
-        return [step for stage in STAGES for step in self.for_stage(stage)]
-
     def parse(self, context: JobContext) -> None:
         document = context.document
         try:

@@ -78,14 +78,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="also profile: the update loop (pyinstrument), the relay and the servers (py-spy)",
     )
     parser.add_argument(
-        "--prototype",
-        action="append",
-        choices=("lean",),
-        default=[],
-        help="also measure a candidate change (bench/prototypes.py): 'lean' in the "
-        "repository's status update",
-    )
-    parser.add_argument(
         "--render",
         action="store_true",
         help="run nothing: redraw the chart and the page from the existing results.json",
@@ -132,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             log_dir=Path(logs),
             profile_dir=profile_dir,
             log=lambda line: print(line, flush=True),
-            prototype=",".join(args.prototype),
         )
         for name in chosen:
             started = time.monotonic()

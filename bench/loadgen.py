@@ -23,9 +23,8 @@ from typing import Any
 
 import psycopg
 
-from adapters.container import Container, close_container
+from adapters.container import Container, build_container, close_container
 from adapters.settings import Settings
-from bench.launch import build_container
 from bench.services import libpq_url
 from domain.entities import Document, Workspace
 from domain.events import DocumentStatusUpdated, encode
@@ -227,29 +226,11 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             results["direct"]["lost_events"] = service.lost_events
             with profiled(args.profile and f"{args.profile}-direct.txt"):
                 update_all(sample)
-        if "lean" in args.phases:
-            results["lean"] = _lean_throughput(direct, warm, targets)
     finally:
         close_container(direct)
     if "outbox" in args.phases:
         results["outbox"] = _outbox_throughput(args, ids, targets)
     return results
-
-
-def _lean_throughput(container: Container, warm: list[int], targets: list[int]) -> Any:
-    """``direct`` with the candidate repository change of ``bench.prototypes``."""
-    from application.status_service import StatusService
-    from bench.prototypes import LeanDocumentUpdates
-
-    lean = LeanDocumentUpdates(container.repository(), container.database().engine)
-    service = StatusService(_Lean(container.repository(), lean), container.publisher())
-    for document_id in warm:
-        service.update_document_status(document_id, PROCESSING)
-    started, cpu = time.perf_counter(), time.process_time()
-    for document_id in targets:
-        if service.update_document_status(document_id, PROCESSING).is_err():
-            raise SystemExit(f"update of {document_id} refused")
-    return _rate(len(targets), time.perf_counter() - started, time.process_time() - cpu)
 
 
 def _outbox_throughput(args: argparse.Namespace, ids: list[int], targets: list[int]) -> Any:
@@ -321,17 +302,6 @@ class CommitClock(StatusRepository):
 
     def update_workspace_status(self, workspace_id: int, status: Any, **kwargs: Any) -> Any:
         return self._inner.update_workspace_status(workspace_id, status, **kwargs)
-
-
-class _Lean(CommitClock):
-    """The repository, with document updates going through the candidate change."""
-
-    def __init__(self, inner: StatusRepository, lean: Any) -> None:
-        super().__init__(inner)
-        self._lean = lean
-
-    def update_document_status(self, document_id: int, status: Any, **kwargs: Any) -> Any:
-        return self._lean.update_document_status(document_id, status, **kwargs)
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:

@@ -72,8 +72,8 @@ def start(name: str, argv: Sequence[str], environ: Mapping[str, str], log_dir: P
 def insighthub(
     name: str, args: Sequence[str], environ: Mapping[str, str], log_dir: Path
 ) -> Background:
-    """``insighthub ARGS`` (through ``bench.launch``, which applies the namespace)."""
-    return start(name, [sys.executable, "-m", "bench.launch", *args], environ, log_dir)
+    """``insighthub ARGS``, exactly as the command line runs it."""
+    return start(name, [sys.executable, "-m", "entrypoints.cli", *args], environ, log_dir)
 
 
 def wait_until(

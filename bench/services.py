@@ -80,7 +80,7 @@ class Workspace:
                 "NATS_URL": self.endpoints.nats,
                 "REDIS_URL": self.endpoints.redis,
                 "SECRET_KEY": self.secret_key,
-                "BENCH_NAMESPACE": self.namespace,
+                "BROKER_NAMESPACE": self.namespace,
                 "LOG_FORMAT": "text",
                 "REDELIVERY_SECONDS": "30",
             }

@@ -83,7 +83,6 @@ class Context:
     log_dir: Path
     profile_dir: Path | None
     log: Log
-    prototype: str = ""
 
 
 def _spy(context: Context, pid: int, name: str) -> Spy | None:
@@ -172,8 +171,6 @@ def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> lis
             relay.stop()
         relay = None
     phases = "floor,direct" + (",outbox" if relay is not None else "")
-    if "lean" in context.prototype:
-        phases += ",lean"
     profile = str(context.profile_dir / f"updates-{transport}") if context.profile_dir else ""
     relay_spy = _spy(context, relay.pid, f"relay-{transport}") if relay is not None else None
     try:
@@ -225,24 +222,6 @@ def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> lis
                 },
             )
         )
-        if "lean" in measured:
-            lean = measured["lean"]
-            rows.append(
-                Row(
-                    "1 updates/s",
-                    f"{transport} direct + prototype 'lean'",
-                    "updates/s",
-                    lean["per_second"],
-                    "raw floor",
-                    floor,
-                    extra={
-                        "cpu_ms_per_update": lean["cpu_ms_per_update"],
-                        "versus_direct": lean["per_second"] / measured["direct"]["per_second"],
-                    },
-                    note=f"{lean['per_second'] / measured['direct']['per_second']:.2f}× direct "
-                    "as it is (bench/prototypes.py)",
-                )
-            )
         if "outbox" in measured:
             outbox = measured["outbox"]
             rows.append(

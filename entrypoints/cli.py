@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from adapters.bootstrap import NO_OVERRIDES, Overrides
 from adapters.settings import ConfigError
 from entrypoints.commands import demo, migrate, relay, serve, token, worker
 
@@ -23,10 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, overrides: Overrides = NO_OVERRIDES) -> int:
+    """Run one command; ``overrides`` go to its ``bootstrap`` (see ``adapters.bootstrap``)."""
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.handler(args)
+        code: int = args.handler(args, overrides)
     except ConfigError as exc:
         # Also the database's start-up errors (malformed, unreachable, not migrated): each
         # message names its variable and says what to do, so no traceback is shown.

@@ -51,6 +51,9 @@ class TextFormatter(logging.Formatter):
 
 # Libraries whose INFO lines are about their own connections, not about our work.
 QUIET_LIBRARIES = ("pika", "alembic", "nats", "redis")
+# Libraries that log what they recover from, where we judge the outcome by its result: pypdf
+# warns of the damage it reads past; the extraction reports whatever it could not read.
+RESULT_JUDGED_LIBRARIES = ("pypdf",)
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
@@ -61,3 +64,5 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     root.setLevel(level)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    for name in RESULT_JUDGED_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.ERROR))

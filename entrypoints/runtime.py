@@ -1,4 +1,4 @@
-"""Running workers inside a process: threads that share one container."""
+"""Running workers inside a process: threads that share one ``Services``."""
 
 from __future__ import annotations
 
@@ -8,25 +8,20 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from adapters.container import Container
-from application.pipeline import STAGES
-from application.worker import Worker, WorkHandler
+from adapters.bootstrap import WORKER_KINDS, Services
+from application.worker import Worker
 from domain.events import WORK_QUEUES
 from domain.ports import WorkQueue
 
 log = logging.getLogger(__name__)
 
-WORKER_KINDS = ("provisioning", *(stage.name for stage in STAGES))
-
-
-def handlers_for(container: Container, queue: str) -> dict[str, WorkHandler]:
-    """The handler of every routing key bound to ``queue``."""
-    if queue == "provisioning":
-        return {"workspace.created": container.provision_workspace()}
-    stage = next((s for s in STAGES if s.name == queue), None)
-    if stage is None:
-        raise ValueError(f"unknown worker {queue!r}; choose from {', '.join(WORKER_KINDS)}")
-    return {stage.consumes.routing_key: container.stage_handler(name=stage.name)}
+__all__ = [
+    "WORKER_KINDS",
+    "Heartbeat",
+    "start_relay_thread",
+    "start_sweeper_thread",
+    "start_worker_threads",
+]
 
 
 def _work(worker: Worker, queue: WorkQueue, stop: threading.Event) -> None:
@@ -40,7 +35,7 @@ def _work(worker: Worker, queue: WorkQueue, stop: threading.Event) -> None:
 
 
 def start_worker_threads(
-    container: Container,
+    services: Services,
     queues: Sequence[str],
     stop: threading.Event,
     *,
@@ -52,9 +47,9 @@ def start_worker_threads(
     threads = []
     for name in queues:
         for n in range(concurrency):
-            queue = container.broker().work_queue(name, WORK_QUEUES[name])
+            queue = services.broker.work_queue(name, WORK_QUEUES[name])
             worker = Worker(
-                queue, handlers_for(container, name), poll_seconds=poll_seconds, on_beat=on_beat
+                queue, services.handlers_for(name), poll_seconds=poll_seconds, on_beat=on_beat
             )
             thread = threading.Thread(
                 target=_work, args=(worker, queue, stop), name=f"worker-{name}-{n}", daemon=True
@@ -65,10 +60,10 @@ def start_worker_threads(
 
 
 def start_sweeper_thread(
-    container: Container, stop: threading.Event, *, every_seconds: float
+    services: Services, stop: threading.Event, *, every_seconds: float
 ) -> threading.Thread:
     """Periodically take up documents whose worker vanished (see ``LeaseSweeper``)."""
-    sweeper = container.lease_sweeper()
+    sweeper = services.lease_sweeper
 
     def sweep() -> None:
         while not stop.wait(every_seconds):
@@ -112,13 +107,13 @@ class Heartbeat:
             self._path.unlink(missing_ok=True)
 
 
-def start_relay_thread(container: Container, stop: threading.Event) -> threading.Thread:
+def start_relay_thread(services: Services, stop: threading.Event) -> threading.Thread:
     """Relay the outbox (``DELIVERY=outbox``) inside this process until ``stop`` is set.
 
     For single-process setups (the demo, ``serve`` with the in-memory transport), where no
     ``insighthub relay`` process can reach the broker or the in-memory outbox.
     """
-    relay = container.relay()
+    relay = services.relay
 
     def run() -> None:
         while not stop.is_set():

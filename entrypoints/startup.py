@@ -8,7 +8,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from adapters.container import Container
+from adapters.bootstrap import Services
 from adapters.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,21 +25,17 @@ _DEFAULT_PORTS = {
 
 
 def wait_for_dependencies(
-    container: Container,
-    *,
-    deadline: float,
-    stop: threading.Event,
-    settings: Settings | None = None,
+    services: Services, *, deadline: float, stop: threading.Event
 ) -> str | None:
     """``None`` once the store and the broker answer, else the last problem at ``deadline``.
 
     Retries with backoff until ``deadline``; returns early (with the problem) once ``stop``
-    is set, so that a SIGTERM during start-up is not held up. With ``settings`` the broker's
-    address is also checked directly, for transports that connect lazily.
+    is set, so that a SIGTERM during start-up is not held up. The broker's address is also
+    checked directly, for transports that connect lazily.
     """
     delay = 0.25
     while True:
-        problem = _probe(container, settings)
+        problem = _probe(services)
         if problem is None:
             return None
         if time.monotonic() + delay > deadline or stop.is_set():
@@ -64,15 +60,16 @@ def broker_address(settings: Settings) -> tuple[str, int] | None:
     return parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
 
 
-def _probe(container: Container, settings: Settings | None) -> str | None:
+def _probe(services: Services) -> str | None:
     try:
-        container.repository().get_workspace(0)
+        services.repository.get_workspace(0)
     except Exception as exc:  # any failure here is reported to the operator as it is
         return f"database: {_first_line(exc)}"
     # Some transports connect lazily and then retry for ever in the background; a plain TCP
     # connection tells at once whether the broker is there at all.
-    address = None if settings is None else broker_address(settings)
-    if settings is not None and address is not None:
+    settings = services.settings
+    address = broker_address(settings)
+    if address is not None:
         try:
             with socket.create_connection(address, timeout=CONNECT_PROBE_SECONDS):
                 pass
@@ -80,7 +77,7 @@ def _probe(container: Container, settings: Settings | None) -> str | None:
             host, port = address
             return f"broker: cannot reach {settings.transport} at {host}:{port}: {_reason(exc)}"
     try:
-        container.publisher()
+        services.connect_broker()
     except Exception as exc:  # likewise for the broker's own checks
         return f"broker: {_first_line(exc)}"
     return None

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import io
-import logging
 import posixpath
 from html.parser import HTMLParser
 
 from domain.ports.processing import ExtractedText, TextExtractor, UnreadableFile
-
-# pypdf reports recoverable damage through logging; the outcome is judged by what we read.
-logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 class _HTMLText(HTMLParser):

@@ -1,19 +1,37 @@
-"""``insighthub demo``: the whole system in one process."""
+"""``insighthub demo``: the whole system in one process, with sample documents to watch.
+
+By default the server (``insighthub serve`` on SQLite and the in-memory transport, with
+in-process workers) and a seeded workspace, watched in a browser; with ``--once``, one run
+in memory whose status events are printed in the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import queue
 import threading
 import time
 
-from adapters.container import Container, build_container, close_container
+from adapters.bootstrap import NO_OVERRIDES, Overrides, Services, bootstrap
+from application.tokens import TokenSigner
+from domain.entities import Workspace
 from domain.events import DocumentStatusUpdated, StatusEvent
 from domain.result import Err
+from domain.status import WorkspaceStatus
+from entrypoints.commands.serve import serve
+from entrypoints.logs import configure_logging
 from entrypoints.runtime import WORKER_KINDS, start_worker_threads
 from entrypoints.samples import SAMPLES
+from entrypoints.server.redaction import redact_all_handlers
+
+log = logging.getLogger(__name__)
 
 DEMO_USER_ID = 1
+DEMO_TOKEN_TTL_SECONDS = 12 * 3600
+DEMO_WORKSPACE = "Demo workspace"
+DEMO_HOST = "127.0.0.1"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
+    if args.once:
+        return run_once(timeout=args.timeout, overrides=overrides)
+    return run_server(port=args.port, step_delay=args.step_delay, overrides=overrides)
+
+
 def describe(event: StatusEvent) -> str:
     if isinstance(event, DocumentStatusUpdated):
         progress = event.progress
@@ -63,38 +87,93 @@ def describe(event: StatusEvent) -> str:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.once:
-        from entrypoints.commands.serve import run_demo_server
-
-        return run_demo_server(args)
-    return run_once(timeout=args.timeout)
+def _create_workspace(services: Services) -> Workspace | str:
+    """The demo's workspace, or why it could not be created."""
+    created = services.workspaces.create(user_id=DEMO_USER_ID, name=DEMO_WORKSPACE)
+    return created.error.message if isinstance(created, Err) else created.value
 
 
-def run_once(*, timeout: float) -> int:
-    container, _ = build_container({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
+def _upload(services: Services, workspace_id: int, filename: str, content: bytes) -> int | str:
+    """The id of the uploaded sample, or why it was refused."""
+    uploaded = services.documents.upload(
+        user_id=DEMO_USER_ID, workspace_id=workspace_id, filename=filename, content=[content]
+    )
+    return uploaded.error.message if isinstance(uploaded, Err) else uploaded.value.id
+
+
+# ---------------------------------------------------------------- in a browser
+
+
+def run_server(*, port: int, step_delay: float, overrides: Overrides = NO_OVERRIDES) -> int:
+    """Serve on 127.0.0.1 with a seeded workspace and print the URL to open."""
+    environ = {**os.environ, "TRANSPORT": "memory", "DELIVERY": "direct"}
+    services = bootstrap(environ, step_delay=step_delay, overrides=overrides)
+    settings = services.settings
+    configure_logging(settings.log_format, level=logging.WARNING)
+    redact_all_handlers()
+    token = TokenSigner(settings.secret_key).issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
+
+    def started() -> None:
+        print(
+            f"InsightHub demo is running. Open this address in a browser:\n\n"
+            f"    http://{DEMO_HOST}:{port}/#token={token}\n\n"
+            f"(signed in as user {DEMO_USER_ID}; press Ctrl-C to stop)",
+            flush=True,
+        )
+        threading.Thread(target=_seed, args=(services,), name="demo-seed", daemon=True).start()
+
+    return serve(services, host=DEMO_HOST, port=port, in_process_workers=True, on_started=started)
+
+
+def _seed(services: Services, *, timeout: float = 30.0) -> None:
+    """A workspace with the sample documents, uploaded a few seconds apart to watch."""
+    workspaces = services.workspaces
+    if workspaces.list(user_id=DEMO_USER_ID):
+        return  # a previous run's data is still in the database
+    workspace = _create_workspace(services)
+    if isinstance(workspace, str):
+        log.error("demo: could not create the workspace: %s", workspace)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = workspaces.get(user_id=DEMO_USER_ID, workspace_id=workspace.id)
+        if isinstance(found, Err) or found.value.status is not WorkspaceStatus.PROVISIONING:
+            break
+        time.sleep(0.2)
+    for filename, content in SAMPLES:
+        time.sleep(2.0)
+        uploaded = _upload(services, workspace.id, filename, content)
+        if isinstance(uploaded, str):
+            log.error("demo: upload of %s refused: %s", filename, uploaded)
+
+
+# ---------------------------------------------------------------- in the terminal
+
+
+def run_once(*, timeout: float, overrides: Overrides = NO_OVERRIDES) -> int:
+    """One run in memory, every status event printed; 0 once everything has settled."""
+    services = bootstrap({"DATABASE_URL": "memory://", "TRANSPORT": "memory"}, overrides=overrides)
+    configure_logging(services.settings.log_format, level=logging.WARNING)
     events: queue.SimpleQueue[StatusEvent] = queue.SimpleQueue()
     stop = threading.Event()
-    broker = container.broker()
-    subscription = broker.subscribe_status(events.put)
-    threads = start_worker_threads(container, WORKER_KINDS, stop)
+    subscription = services.broker.subscribe_status(events.put)
+    threads = start_worker_threads(services, WORKER_KINDS, stop)
     try:
-        return _drive(container, events, timeout)
+        return _drive(services, events, timeout)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
         subscription.close()
-        close_container(container)
+        services.close()
 
 
-def _drive(container: Container, events: queue.SimpleQueue[StatusEvent], timeout: float) -> int:
+def _drive(services: Services, events: queue.SimpleQueue[StatusEvent], timeout: float) -> int:
     deadline = time.monotonic() + timeout
-    created = container.workspaces().create(user_id=DEMO_USER_ID, name="Demo workspace")
-    if isinstance(created, Err):
-        print(f"could not create the workspace: {created.error}")
+    workspace = _create_workspace(services)
+    if isinstance(workspace, str):
+        print(f"could not create the workspace: {workspace}")
         return 1
-    workspace = created.value
     terminal = {"ready", "failed", "error"}
     waiting = {("workspace", workspace.id)}
     uploaded = False
@@ -116,16 +195,11 @@ def _drive(container: Container, events: queue.SimpleQueue[StatusEvent], timeout
         if not uploaded and key == ("workspace", workspace.id) and event.status.value == "ready":
             uploaded = True
             for filename, content in SAMPLES:
-                document = container.documents().upload(
-                    user_id=DEMO_USER_ID,
-                    workspace_id=workspace.id,
-                    filename=filename,
-                    content=[content],
-                )
-                if isinstance(document, Err):
-                    print(f"upload of {filename} refused: {document.error}")
+                document = _upload(services, workspace.id, filename, content)
+                if isinstance(document, str):
+                    print(f"upload of {filename} refused: {document}")
                     return 1
-                waiting.add(("document", document.value.id))
+                waiting.add(("document", document))
     if waiting:
         print(f"timed out waiting for {sorted(waiting)}")
         return 1

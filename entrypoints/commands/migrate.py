@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from adapters.settings import Settings
+from adapters.bootstrap import NO_OVERRIDES, MigrationFailed, Overrides, migrate_database
+from adapters.settings import ConfigError, Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,33 +20,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
     settings = Settings.from_environ(os.environ)
     if settings.persistence == "memory":
         print("insighthub migrate: DATABASE_URL is memory://, which has no schema to migrate")
         return 0
-    # Imported here so that commands without a database never load SQLAlchemy or Alembic.
-    from alembic.util import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from adapters.sql.database import DatabaseStartupError, describe, migrate, parse_url
-
     try:
-        before, after = migrate(settings.database_url)
-    except DatabaseStartupError as exc:
+        done = migrate_database(settings.database_url)
+    except ConfigError as exc:
         print(f"insighthub migrate: {exc}", file=sys.stderr)
         return 1
-    except (CommandError, SQLAlchemyError) as exc:
-        print(f"insighthub migrate: migration failed: {_first_line(exc)}", file=sys.stderr)
+    except MigrationFailed as exc:
+        print(f"insighthub migrate: migration failed: {exc}", file=sys.stderr)
         return 1
-    where = describe(parse_url(settings.database_url))
-    if before == after:
-        print(f"{where}: schema already at the latest revision {after}")
+    if done.before == done.after:
+        print(f"{done.where}: schema already at the latest revision {done.after}")
     else:
-        print(f"{where}: schema upgraded from {before or 'empty'} to {after}")
+        print(f"{done.where}: schema upgraded from {done.before or 'empty'} to {done.after}")
     return 0

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 
-from adapters.container import build_container, close_container
+from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
 from entrypoints.logs import configure_logging
 from entrypoints.signals import stop_on_signals
 from entrypoints.startup import wait_for_dependencies
@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    container, settings = build_container()
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
+    services = bootstrap(overrides=overrides)
+    settings = services.settings
     configure_logging(settings.log_format)
     if settings.delivery != "outbox":
         log.error(
@@ -47,17 +48,14 @@ def run(args: argparse.Namespace) -> int:
     stop_on_signals(stop, what="finishing the batch under way")
     try:
         problem = wait_for_dependencies(
-            container,
-            deadline=time.monotonic() + args.startup_timeout,
-            stop=stop,
-            settings=settings,
+            services, deadline=time.monotonic() + args.startup_timeout, stop=stop
         )
         if problem is not None:
             log.error("cannot start: %s", problem)
             return 1
         log.info("relay started", extra={"transport": settings.transport})
-        container.relay().run(stop)
+        services.relay.run(stop)
         log.info("relay stopped")
         return 0
     finally:
-        close_container(container)
+        services.close()

@@ -1,14 +1,9 @@
-"""``insighthub serve``: the HTTP API, the WebSocket push and the status page (uvicorn).
-
-Also home of ``run_demo_server``, which ``insighthub demo`` runs: the same server on SQLite
-and the in-memory transport, with in-process workers and a seeded workspace to watch.
-"""
+"""``insighthub serve``: the HTTP API, the WebSocket push and the status page (uvicorn)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import threading
 import time
@@ -16,18 +11,10 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
-from dependency_injector import providers
 
-from adapters.container import Container, build_container, close_container
-from adapters.settings import Settings
-from application.tokens import TokenSigner
-from domain.events import DocumentStatusUpdated, Event
-from domain.ports import MessagePublisher
-from domain.result import Err
-from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from adapters.bootstrap import NO_OVERRIDES, Overrides, Services, bootstrap
 from entrypoints.logs import configure_logging
 from entrypoints.runtime import WORKER_KINDS, start_relay_thread, start_worker_threads
-from entrypoints.samples import SAMPLES
 from entrypoints.server import ServerOptions, create_app
 from entrypoints.server.redaction import redact_all_handlers
 
@@ -35,10 +22,6 @@ log = logging.getLogger(__name__)
 
 # uvicorn refuses bigger frames itself; the app refuses anything over its own, smaller limit.
 WS_PROTOCOL_MAX_BYTES = 64 * 1024
-DEMO_USER_ID = 1
-DEMO_TOKEN_TTL_SECONDS = 12 * 3600
-DEMO_STEP_SECONDS = 1.2
-DEMO_WORKSPACE = "Demo workspace"
 
 
 class _Stop(Exception):
@@ -102,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    container, settings = build_container()
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
+    services = bootstrap(step_delay=args.step_delay, overrides=overrides)
+    settings = services.settings
     configure_logging(settings.log_format)
     redact_all_handlers()
     if not settings.secret_key_given:
@@ -112,12 +96,10 @@ def run(args: argparse.Namespace) -> int:
             "and that no other instance shares"
         )
     return serve(
-        container,
-        settings,
+        services,
         host=args.host,
         port=args.port,
         in_process_workers=settings.transport == "memory" and not args.no_workers,
-        step_delay=args.step_delay,
         options=ServerOptions(
             socket_queue_size=args.socket_queue,
             max_sockets_per_user=args.max_sockets_per_user,
@@ -125,60 +107,31 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
-class PacedPublisher(MessagePublisher):
-    """Pauses after announcing each processing step, so that a person can watch it happen."""
-
-    def __init__(self, inner: MessagePublisher, delay: float) -> None:
-        self._inner = inner
-        self._delay = delay
-
-    def publish(self, event: Event) -> None:
-        self._inner.publish(event)
-        # Only workers announce "processing"; the API's own requests are never slowed.
-        if (
-            isinstance(event, DocumentStatusUpdated)
-            and event.status is DocumentProcessingStatus.PROCESSING
-        ):
-            time.sleep(self._delay)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def _pace(container: Container, delay: float) -> None:
-    if delay > 0:
-        container.status_publisher.override(
-            providers.Object(PacedPublisher(container.publisher(), delay))
-        )
-
-
 def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
 def serve(
-    container: Container,
-    settings: Settings,
+    services: Services,
     *,
     host: str,
     port: int,
     in_process_workers: bool,
-    step_delay: float = 0.0,
     options: ServerOptions | None = None,
     on_started: Callable[[], None] | None = None,
 ) -> int:
-    """Serve until SIGTERM or Ctrl-C, then stop the workers and close the container."""
+    """Start ``services``, serve until SIGTERM or Ctrl-C, then stop the workers and close."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        services.start()
         if in_process_workers:
-            _pace(container, step_delay)
-            threads = start_worker_threads(container, WORKER_KINDS, stop)
-            if settings.delivery == "outbox":
-                threads.append(start_relay_thread(container, stop))
+            threads = start_worker_threads(services, WORKER_KINDS, stop)
+            if services.settings.delivery == "outbox":
+                threads.append(start_relay_thread(services, stop))
         config = uvicorn.Config(
-            create_app(container, settings, options),
+            create_app(services, options),
             host=host,
             port=port,
             log_config=None,
@@ -200,7 +153,7 @@ def serve(
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
-        close_container(container)
+        services.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -211,58 +164,3 @@ def _when_started(server: uvicorn.Server, callback: Callable[[], None]) -> None:
             return
         time.sleep(0.05)
     callback()
-
-
-def run_demo_server(args: argparse.Namespace) -> int:
-    """``insighthub demo``: serve on 127.0.0.1 with a seeded workspace and print the URL."""
-    environ = {**os.environ, "TRANSPORT": "memory", "DELIVERY": "direct"}
-    container, settings = build_container(environ)
-    configure_logging(settings.log_format, level=logging.WARNING)
-    redact_all_handlers()
-    host = "127.0.0.1"
-    port: int = args.port
-    token = TokenSigner(settings.secret_key).issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
-
-    def started() -> None:
-        print(
-            f"InsightHub demo is running. Open this address in a browser:\n\n"
-            f"    http://{host}:{port}/#token={token}\n\n"
-            f"(signed in as user {DEMO_USER_ID}; press Ctrl-C to stop)",
-            flush=True,
-        )
-        threading.Thread(target=_seed, args=(container,), name="demo-seed", daemon=True).start()
-
-    return serve(
-        container,
-        settings,
-        host=host,
-        port=port,
-        in_process_workers=True,
-        step_delay=args.step_delay,
-        on_started=started,
-    )
-
-
-def _seed(container: Container, *, timeout: float = 30.0) -> None:
-    """A workspace with the sample documents, uploaded a few seconds apart to watch."""
-    workspaces = container.workspaces()
-    if workspaces.list(user_id=DEMO_USER_ID):
-        return  # a previous run's data is still in the database
-    created = workspaces.create(user_id=DEMO_USER_ID, name=DEMO_WORKSPACE)
-    if isinstance(created, Err):
-        log.error("demo: could not create the workspace: %s", created.error)
-        return
-    workspace_id = created.value.id
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = workspaces.get(user_id=DEMO_USER_ID, workspace_id=workspace_id)
-        if isinstance(found, Err) or found.value.status is not WorkspaceStatus.PROVISIONING:
-            break
-        time.sleep(0.2)
-    for filename, content in SAMPLES:
-        time.sleep(2.0)
-        uploaded = container.documents().upload(
-            user_id=DEMO_USER_ID, workspace_id=workspace_id, filename=filename, content=[content]
-        )
-        if isinstance(uploaded, Err):
-            log.error("demo: upload of %s refused: %s", filename, uploaded.error)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from adapters.bootstrap import NO_OVERRIDES, Overrides
 from adapters.settings import Settings
 from application.tokens import DEFAULT_TTL_SECONDS, TokenSigner
 
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
     settings = Settings.from_environ(os.environ)
     if not settings.secret_key_given:
         print(

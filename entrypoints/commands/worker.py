@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.container import build_container, close_container
+from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
 from entrypoints.logs import configure_logging
 from entrypoints.runtime import (
     WORKER_KINDS,
@@ -67,10 +67,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
     if args.concurrency < 1:
         raise SystemExit("insighthub worker: --concurrency must be at least 1")
-    container, settings = build_container()
+    services = bootstrap(overrides=overrides)
+    settings = services.settings
     configure_logging(settings.log_format)
     kinds = list(WORKER_KINDS) if args.kind == "all" else [args.kind]
     stop = threading.Event()
@@ -78,10 +79,7 @@ def run(args: argparse.Namespace) -> int:
     heartbeat = Heartbeat(args.health_file)
     try:
         problem = wait_for_dependencies(
-            container,
-            deadline=time.monotonic() + args.startup_timeout,
-            stop=stop,
-            settings=settings,
+            services, deadline=time.monotonic() + args.startup_timeout, stop=stop
         )
         if signalled.is_set():
             log.info("stopped before taking any work")
@@ -89,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if problem is not None:
             log.error("cannot start: %s", problem)
             return 1
-        threads = start_worker_threads(container, kinds, stop, concurrency=args.concurrency)
+        threads = start_worker_threads(services, kinds, stop, concurrency=args.concurrency)
         sweeper = start_sweeper_thread(
-            container, stop, every_seconds=max(0.5, settings.worker_lease_seconds / 4)
+            services, stop, every_seconds=max(0.5, settings.worker_lease_seconds / 4)
         )
         log.info(
             "worker started", extra={"worker": ",".join(kinds), "transport": settings.transport}
@@ -115,4 +113,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         heartbeat.clear()
-        close_container(container)
+        services.close()

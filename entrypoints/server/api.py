@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.container import Container
+from application.documents import Documents
 from application.problems import Problem
 from application.tokens import TokenClaims, TokenSigner
+from application.workspaces import Workspaces
 from domain.result import Err, Result
 from entrypoints.server.errors import ApiError
 from entrypoints.server.representation import document_json, workspace_json
@@ -28,10 +29,18 @@ Handler = Callable[[Request, TokenClaims], Awaitable[Response]]
 
 
 class Api:
-    """The route handlers, sharing the container, the token signer and the upload limit."""
+    """The route handlers, sharing the use cases, the token signer and the upload limit."""
 
-    def __init__(self, container: Container, signer: TokenSigner, *, max_upload_bytes: int):
-        self._container = container
+    def __init__(
+        self,
+        workspaces: Workspaces,
+        documents: Documents,
+        signer: TokenSigner,
+        *,
+        max_upload_bytes: int,
+    ):
+        self._workspaces = workspaces
+        self._documents = documents
         self._signer = signer
         self._max_upload_bytes = max_upload_bytes
 
@@ -75,20 +84,20 @@ class Api:
         name = body.get("name")
         if not isinstance(name, str):
             raise ApiError(422, "'name' must be a string")
-        workspaces = self._container.workspaces()
+        workspaces = self._workspaces
         created = await run_in_threadpool(
             lambda: workspaces.create(user_id=claims.user_id, name=name)
         )
         return JSONResponse(workspace_json(_value(created)), status_code=202)
 
     async def list_workspaces(self, request: Request, claims: TokenClaims) -> Response:
-        workspaces = self._container.workspaces()
+        workspaces = self._workspaces
         found = await run_in_threadpool(lambda: workspaces.list(user_id=claims.user_id))
         return JSONResponse({"workspaces": [workspace_json(w) for w in found]})
 
     async def get_workspace(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = _path_id(request, "workspace_id")
-        workspaces = self._container.workspaces()
+        workspaces = self._workspaces
         found = await run_in_threadpool(
             lambda: workspaces.get(user_id=claims.user_id, workspace_id=workspace_id)
         )
@@ -96,7 +105,7 @@ class Api:
 
     async def retry_workspace(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = _path_id(request, "workspace_id")
-        workspaces = self._container.workspaces()
+        workspaces = self._workspaces
         retried = await run_in_threadpool(
             lambda: workspaces.retry(user_id=claims.user_id, workspace_id=workspace_id)
         )
@@ -106,7 +115,7 @@ class Api:
         workspace_id = _path_id(request, "workspace_id")
         document = await receive_upload(
             request,
-            self._container.documents(),
+            self._documents,
             user_id=claims.user_id,
             workspace_id=workspace_id,
             max_bytes=self._max_upload_bytes,
@@ -115,7 +124,7 @@ class Api:
 
     async def list_documents(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = _path_id(request, "workspace_id")
-        documents = self._container.documents()
+        documents = self._documents
         found = await run_in_threadpool(
             lambda: documents.list(user_id=claims.user_id, workspace_id=workspace_id)
         )
@@ -123,7 +132,7 @@ class Api:
 
     async def get_document(self, request: Request, claims: TokenClaims) -> Response:
         document_id = _path_id(request, "document_id")
-        documents = self._container.documents()
+        documents = self._documents
         found = await run_in_threadpool(
             lambda: documents.get(user_id=claims.user_id, document_id=document_id)
         )
@@ -131,7 +140,7 @@ class Api:
 
     async def retry_document(self, request: Request, claims: TokenClaims) -> Response:
         document_id = _path_id(request, "document_id")
-        documents = self._container.documents()
+        documents = self._documents
         retried = await run_in_threadpool(
             lambda: documents.retry(user_id=claims.user_id, document_id=document_id)
         )

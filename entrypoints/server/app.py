@@ -1,4 +1,4 @@
-"""The app factory: the Starlette application, built from a container, doing no IO until started."""
+"""The app factory: the Starlette application, built from started ``Services``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from adapters.container import Container
-from adapters.settings import Settings
+from adapters.bootstrap import Services
 from application.tokens import TokenSigner
 from domain.result import Err
 from entrypoints.server.api import Api
@@ -51,29 +50,24 @@ class _Runtime:
     bridge: StatusBridge | None = None
 
 
-def _warm_up(container: Container) -> None:
-    # Build the shared singletons once, on one thread, before requests race to build them.
-    container.repository()
-    container.status_service()
-    container.workspaces()
-    container.documents()
-
-
-def create_app(
-    container: Container, settings: Settings, options: ServerOptions | None = None
-) -> Starlette:
-    """The server for ``container``; connects to nothing until its lifespan starts."""
+def create_app(services: Services, options: ServerOptions | None = None) -> Starlette:
+    """The server for ``services``, which ``Services.start`` has built and connected."""
     options = options or ServerOptions()
+    settings = services.settings
     signer = TokenSigner(settings.secret_key)
     metrics = ServerMetrics()
     runtime = _Runtime()
+    workspaces = services.workspaces
+    documents = services.documents
+    repository = services.repository
+    status_service = services.status_service
 
     def read_snapshot(user_id: int) -> Snapshot:
-        workspaces = container.workspaces().list(user_id=user_id)
-        documents = container.documents().list(user_id=user_id)
-        if isinstance(documents, Err):
-            raise RuntimeError(documents.error.message)
-        return Snapshot(documents=documents.value, workspaces=workspaces)
+        listed_workspaces = workspaces.list(user_id=user_id)
+        listed_documents = documents.list(user_id=user_id)
+        if isinstance(listed_documents, Err):
+            raise RuntimeError(listed_documents.error.message)
+        return Snapshot(documents=listed_documents.value, workspaces=listed_workspaces)
 
     hub = SocketHub(
         metrics, SharedSnapshotReads(read_snapshot), queue_size=options.socket_queue_size
@@ -81,9 +75,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(_warm_up, container)
-        broker = await run_in_threadpool(container.broker)
-        runtime.bridge = StatusBridge(broker, hub)
+        runtime.bridge = StatusBridge(services.broker, hub)
         await runtime.bridge.start()
         try:
             yield
@@ -102,7 +94,6 @@ def create_app(
         return JSONResponse({"status": "alive"})
 
     async def readyz(request: Request) -> Response:
-        repository = container.repository()
         try:
             await asyncio.wait_for(
                 run_in_threadpool(lambda: repository.list_workspaces(user_id=0)),
@@ -125,11 +116,11 @@ def create_app(
     async def metrics_page(request: Request) -> Response:
         text = metrics.render(
             subscription_up=runtime.bridge is not None and runtime.bridge.alive,
-            events_lost=container.status_service().lost_events,
+            events_lost=status_service.lost_events,
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    api = Api(container, signer, max_upload_bytes=settings.max_upload_bytes)
+    api = Api(workspaces, documents, signer, max_upload_bytes=settings.max_upload_bytes)
     socket = StatusSocket(
         hub,
         signer,

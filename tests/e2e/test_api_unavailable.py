@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
-from adapters.container import build_container, close_container
+from adapters.bootstrap import bootstrap
 from adapters.memory.repository import InMemoryStatusRepository
 from application.tokens import TokenSigner
 from domain.entities import Workspace
@@ -20,11 +20,14 @@ class UnreachableDatabase(InMemoryStatusRepository):
 
 
 def test_reads_while_the_database_is_down_are_503_and_say_why() -> None:
-    container, settings = build_container({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
-    container.repository.override(UnreachableDatabase())
-    token = TokenSigner(settings.secret_key).issue(1)
+    services = bootstrap(
+        {"DATABASE_URL": "memory://", "TRANSPORT": "memory"},
+        overrides={"repository": UnreachableDatabase()},
+    )
+    token = TokenSigner(services.settings.secret_key).issue(1)
     try:
-        app = create_app(container, settings)
+        services.start()
+        app = create_app(services)
         with TestClient(app, raise_server_exceptions=False) as client:
             response = client.get("/api/workspaces", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 503
@@ -32,4 +35,4 @@ def test_reads_while_the_database_is_down_are_503_and_say_why() -> None:
             assert response.json() == {"error": "the database is unavailable; try again shortly"}
             assert client.get("/healthz").status_code == 200
     finally:
-        close_container(container)
+        services.close()

@@ -1,4 +1,4 @@
-"""The whole flow in one process: container, use cases, in-process workers, status broadcast."""
+"""The whole flow in one process: the wiring, use cases, in-process workers, status broadcast."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.container import Container, build_container, close_container
+from adapters.bootstrap import Services
+from adapters.container import Container, build_container
 from domain.events import DocumentStatusUpdated, StatusEvent, WorkspaceStatusUpdated
 from entrypoints.runtime import WORKER_KINDS, start_worker_threads
 
@@ -17,17 +18,19 @@ STEPS = ["Parsing", "Chunking text", "Generating embeddings", "Indexing to vecto
 
 @pytest.fixture
 def system() -> Iterator[tuple[Container, list[StatusEvent]]]:
-    container, _ = build_container({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
+    # The container itself too, for a look into the chunk index that no entrypoint needs.
+    container, settings = build_container({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
+    services = Services(container, settings)
     heard: list[StatusEvent] = []
-    subscription = container.broker().subscribe_status(heard.append)
+    subscription = services.broker.subscribe_status(heard.append)
     stop = threading.Event()
-    threads = start_worker_threads(container, WORKER_KINDS, stop)
+    threads = start_worker_threads(services, WORKER_KINDS, stop)
     yield container, heard
     stop.set()
     for thread in threads:
         thread.join(timeout=5)
     subscription.close()
-    close_container(container)
+    services.close()
 
 
 def wait_until(condition: object, timeout: float = 10) -> None:

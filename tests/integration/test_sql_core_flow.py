@@ -1,4 +1,4 @@
-"""The core flow through the container on a real database: create, provision, upload, process."""
+"""The core flow through ``bootstrap`` on a real database: create, provision, upload, process."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adapters.container import Container, build_container, close_container
+from adapters.bootstrap import Services, bootstrap
 from adapters.sql.database import Database, migrate
 from adapters.sql.records import chunks, users
 from adapters.sql.repository import SqlStatusRepository
 from domain.events import WORK_QUEUES
 from domain.result import Err
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
-from entrypoints.runtime import handlers_for
 from tests.integration.conftest import private_postgres_schema, sqlite_url_in
 
 USER_ID = 77
@@ -35,9 +34,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def settle_work(container: Container) -> list[str]:
+def settle_work(services: Services) -> list[str]:
     """Hand every queued work request to its handler, as workers would, until none is left."""
-    broker = container.broker()
+    broker = services.broker
     queues = {name: broker.work_queue(name, keys) for name, keys in WORK_QUEUES.items()}
     handled: list[str] = []
     try:
@@ -49,7 +48,7 @@ def settle_work(container: Container) -> list[str]:
                 if delivery is None:
                     continue
                 idle = False
-                handlers_for(container, name)[delivery.event.routing_key](delivery.event)
+                services.handlers_for(name)[delivery.event.routing_key](delivery.event)
                 delivery.ack()
                 handled.append(delivery.event.routing_key)
                 assert len(handled) < 50, f"work never settles: {handled}"
@@ -62,7 +61,7 @@ def settle_work(container: Container) -> list[str]:
 def test_a_document_is_processed_to_ready_in_the_database(
     database_url: str, tmp_path: Path
 ) -> None:
-    container, _ = build_container(
+    services = bootstrap(
         {
             "DATABASE_URL": database_url,
             "STORAGE_DIR": str(tmp_path / "files"),
@@ -70,19 +69,19 @@ def test_a_document_is_processed_to_ready_in_the_database(
         }
     )
     try:
-        created = container.workspaces().create(user_id=USER_ID, name="Flow")
+        created = services.workspaces.create(user_id=USER_ID, name="Flow")
         assert not isinstance(created, Err), created
         workspace = created.value
-        assert settle_work(container) == ["workspace.created"]
-        uploaded = container.documents().upload(
+        assert settle_work(services) == ["workspace.created"]
+        uploaded = services.documents.upload(
             user_id=USER_ID, workspace_id=workspace.id, filename="notes.txt", content=[TEXT]
         )
         assert not isinstance(uploaded, Err), uploaded
         document = uploaded.value
-        handled = settle_work(container)
+        handled = settle_work(services)
         assert handled[0] == "document.uploaded"
     finally:
-        close_container(container)
+        services.close()
 
     database = Database.connect(database_url)
     try:

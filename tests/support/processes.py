@@ -6,9 +6,9 @@ directory. Worker processes are started against it with ``sys.executable -m entr
 and can be stopped politely (SIGTERM) or killed outright (SIGKILL).
 
 Run as ``python -m tests.support.processes worker …`` this module starts a worker whose
-hand-off publisher kills the process right before it publishes: the worker dies after
-recording a stage's result and before handing the document on, at a point a test cannot hit
-from outside.
+hand-off publisher (replaced through ``bootstrap``'s overrides) kills the process right before
+it publishes: the worker dies after recording a stage's result and before handing the document
+on, at a point a test cannot hit from outside.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import nats
 import pika
@@ -458,9 +458,6 @@ def deployment(transport: str, log_dir: Path, **settings: str) -> Iterator[Deplo
 class HandOffKiller(MessagePublisher):
     """Kills its own process when asked to publish: the death between a write and a hand-off."""
 
-    def __init__(self, inner: MessagePublisher) -> None:
-        self._inner = inner
-
     def publish(self, event: Event) -> None:
         sys.stderr.write(f"dying before handing on {event.routing_key}\n")
         sys.stderr.flush()
@@ -469,26 +466,10 @@ class HandOffKiller(MessagePublisher):
 
 
 def _run_dying_worker(argv: Sequence[str]) -> int:
-    from dependency_injector import providers
-
-    import adapters.container
     from entrypoints import cli
-    from entrypoints.commands import worker
 
-    real_build = adapters.container.build_container
-
-    def build(*args: Any, **kwargs: Any) -> Any:
-        container, settings = real_build(*args, **kwargs)
-        # Only the stage hand-off goes through the killer; status events still go out.
-        wiring = dict(container.stage_handler.kwargs)
-        wiring["publisher"] = providers.Singleton(HandOffKiller, container.publisher)
-        container.stage_handler.override(
-            providers.Factory(container.stage_handler.provides, **wiring)
-        )
-        return container, settings
-
-    worker.build_container = build  # type: ignore[attr-defined]
-    return cli.main(argv)
+    # Only the stage hand-off goes through the killer; status events still go out.
+    return cli.main(argv, overrides={"hand_off_publisher": HandOffKiller()})
 
 
 if __name__ == "__main__":

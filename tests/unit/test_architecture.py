@@ -31,7 +31,7 @@ def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_import_contracts_are_kept() -> None:
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_the_contracts_have_no_exceptions() -> None:
@@ -68,6 +68,16 @@ def test_the_layers_contract_bites(tmp_path: Path) -> None:
 def test_the_independence_contract_bites(tmp_path: Path) -> None:
     output = lint_imports_with(tmp_path, "adapters.redis.broker", "adapters.nats.broker")
     assert "adapters.redis.broker -> adapters.nats.broker" in output
+
+
+def test_the_one_root_contract_bites(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "entrypoints.server.app", "adapters.sql.database")
+    assert "entrypoints.server.app -> adapters.sql.database" in output
+
+
+def test_entrypoints_never_see_the_container(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "entrypoints.runtime", "adapters.container")
+    assert "entrypoints.runtime -> adapters.container" in output
 
 
 @pytest.mark.parametrize("package", OUR_PACKAGES)

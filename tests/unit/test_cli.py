@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from entrypoints.cli import COMMANDS, build_parser
+from entrypoints.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,3 +67,10 @@ def test_demo_once_prints_the_whole_lifecycle() -> None:
     assert out.count(" ready ") >= 3
     assert "failed      v3" in out
     assert "error: Parsing failed: the PDF is corrupt" in out
+
+
+@pytest.mark.parametrize("command", [["worker", "ingestion"], ["relay"], ["serve"], ["demo"]])
+def test_overrides_reach_the_root_of_every_command_that_wires(command: list[str]) -> None:
+    # An unknown provider name is refused by bootstrap itself, before anything is started.
+    with pytest.raises(ValueError, match="no provider 'no_such_part' to override"):
+        main(command, overrides={"no_such_part": object()})

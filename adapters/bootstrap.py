@@ -1,0 +1,167 @@
+"""The composition root: ``bootstrap()`` reads the configuration and returns ``Services``.
+
+``Services`` is the one object an entrypoint receives: the use cases, the work handlers, the
+status service, the broker for work queues and subscriptions, and the lifecycle (``start``,
+``close``). Entrypoints never see the container behind it.
+
+Tests and benchmarks change the wiring through ``bootstrap(overrides=...)`` alone: each key
+names a provider of ``adapters.container.Container`` and its value is what that provider
+yields from then on (a plain object, or a dependency-injector provider)::
+
+    services = bootstrap(environ, overrides={"repository": UnreachableDatabase()})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from adapters.container import Container, build_container, close_container
+from adapters.settings import Settings
+from application.documents import Documents
+from application.pipeline import STAGES_BY_NAME
+from application.recovery import LeaseSweeper
+from application.relay import OutboxRelay
+from application.status_service import StatusService
+from application.worker import WorkHandler
+from application.workspaces import Workspaces
+from domain.ports import MessageBroker, StatusRepository
+
+Overrides = Mapping[str, object]
+NO_OVERRIDES: Overrides = {}
+
+PROVISIONING = "provisioning"
+# The queues a worker can take: provisioning, then the pipeline's stages in order.
+WORKER_KINDS: tuple[str, ...] = (PROVISIONING, *STAGES_BY_NAME)
+
+
+def bootstrap(
+    environ: Mapping[str, str] | None = None,
+    *,
+    step_delay: float = 0.0,
+    overrides: Overrides = NO_OVERRIDES,
+) -> Services:
+    """Read ``environ`` (default: the process's) once and wire everything; connects to nothing.
+
+    ``ConfigError`` names the variable of a bad value. ``step_delay`` pauses the workers of
+    this process after each processing step they announce (for a watched demo).
+    ``overrides`` replaces providers by name; an unknown name is a ``ValueError``.
+    """
+    container, settings = build_container(environ, step_delay=step_delay)
+    for name, replacement in overrides.items():
+        provider = container.providers.get(name)
+        if provider is None:
+            raise ValueError(
+                f"no provider {name!r} to override; choose from {sorted(container.providers)}"
+            )
+        provider.override(replacement)
+    return Services(container, settings)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``migrate_database`` did: the database (without its password) and its revisions."""
+
+    where: str
+    before: str | None
+    after: str
+
+
+class MigrationFailed(Exception):
+    """A migration did not apply; the message is the first line of why."""
+
+
+def migrate_database(database_url: str) -> Migration:
+    """Upgrade the schema of ``database_url`` to the latest revision.
+
+    ``ConfigError`` when the database cannot be used as configured (malformed, unreachable),
+    ``MigrationFailed`` when a migration does not apply.
+    """
+    # Imported here so that commands without a database never load SQLAlchemy or Alembic.
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.sql.database import describe, migrate, parse_url
+
+    try:
+        before, after = migrate(database_url)
+    except (CommandError, SQLAlchemyError) as exc:
+        lines = str(exc).strip().splitlines()
+        raise MigrationFailed(lines[0] if lines else type(exc).__name__) from exc
+    return Migration(describe(parse_url(database_url)), before, after)
+
+
+class Services:
+    """What an entrypoint needs, typed; every part is built on first use, then shared.
+
+    Only the configured store and transport are ever imported or connected. ``start`` builds
+    the shared parts at once on the calling thread; ``close`` closes exactly what was opened.
+    """
+
+    def __init__(self, container: Container, settings: Settings) -> None:
+        self._container = container
+        self.settings = settings
+
+    @property
+    def workspaces(self) -> Workspaces:
+        workspaces: Workspaces = self._container.workspaces()
+        return workspaces
+
+    @property
+    def documents(self) -> Documents:
+        documents: Documents = self._container.documents()
+        return documents
+
+    @property
+    def status_service(self) -> StatusService:
+        service: StatusService = self._container.status_service()
+        return service
+
+    @property
+    def repository(self) -> StatusRepository:
+        """The status store, for readiness checks; changes go through the status service."""
+        repository: StatusRepository = self._container.repository()
+        return repository
+
+    @property
+    def broker(self) -> MessageBroker:
+        """The configured transport: work queues and status subscriptions."""
+        broker: MessageBroker = self._container.broker()
+        return broker
+
+    def connect_broker(self) -> None:
+        """Connect to the broker and open its publisher; raises what the broker raises."""
+        self._container.publisher()
+
+    @property
+    def relay(self) -> OutboxRelay:
+        relay: OutboxRelay = self._container.relay()
+        return relay
+
+    @property
+    def lease_sweeper(self) -> LeaseSweeper:
+        sweeper: LeaseSweeper = self._container.lease_sweeper()
+        return sweeper
+
+    def handlers_for(self, queue: str) -> dict[str, WorkHandler]:
+        """The handler of every routing key bound to ``queue`` (one of ``WORKER_KINDS``)."""
+        if queue == PROVISIONING:
+            provision: WorkHandler = self._container.provision_workspace()
+            return {"workspace.created": provision}
+        stage = STAGES_BY_NAME.get(queue)
+        if stage is None:
+            raise ValueError(f"unknown worker {queue!r}; choose from {', '.join(WORKER_KINDS)}")
+        handler: WorkHandler = self._container.stage_handler(name=stage.name)
+        return {stage.consumes.routing_key: handler}
+
+    def start(self) -> None:
+        """Connect the store and the broker and build the shared services, on this thread.
+
+        Raises what the store or the broker raises; calling it again retries what failed.
+        """
+        for part in ("repository", "status_service", "workspaces", "documents", "broker"):
+            getattr(self._container, part)()
+
+    def close(self) -> None:
+        """Close every connection that was opened, newest first."""
+        close_container(self._container)
