@@ -34,6 +34,7 @@ from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
+from application.tokens import TokenIssuer, TokenVerifier
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
 from domain.ports import (
@@ -163,6 +164,20 @@ def _rag_config_lookup(rag_configs: RagConfigs) -> Callable[[int], RagConfig]:
     return rag_config_for
 
 
+def _token_verifier(config: Mapping[str, Any]) -> TokenVerifier:
+    from adapters.auth.jwt_tokens import token_verifier
+
+    return token_verifier(
+        Settings(**{name: config[name] for name in Settings.__dataclass_fields__})
+    )
+
+
+def _token_issuer(secret_key: str) -> TokenIssuer:
+    from adapters.auth.jwt_tokens import JwtIssuer
+
+    return JwtIssuer(secret_key)
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -280,6 +295,12 @@ class Container(containers.DeclarativeContainer):
         publisher,
         max_upload_bytes=config.max_upload_bytes,
         plan_for=providers.Singleton(Planner, rag_configs),
+    )
+
+    # ``ConfigError`` for an unusable key, on first use: the server builds it at start.
+    token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(_token_verifier, config)
+    token_issuer: providers.Provider[TokenIssuer] = providers.Singleton(
+        _token_issuer, config.secret_key
     )
 
     worker_identity = providers.Singleton(_worker_identity)

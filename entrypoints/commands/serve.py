@@ -20,7 +20,6 @@ from dependency_injector import providers
 
 from adapters.container import Container, build_container, close_container
 from adapters.settings import Settings
-from application.tokens import TokenSigner
 from domain.events import DocumentStatusUpdated, Event
 from domain.ports import MessagePublisher
 from domain.result import Err
@@ -221,7 +220,7 @@ def run_demo_server(args: argparse.Namespace) -> int:
     redact_all_handlers()
     host = "127.0.0.1"
     port: int = args.port
-    token = TokenSigner(settings.secret_key).issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
+    token = container.token_issuer().issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
 
     def started() -> None:
         print(

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from adapters.container import Container
 from application.problems import Problem
-from application.tokens import TokenClaims, TokenSigner
+from application.tokens import TokenClaims, TokenVerifier
 from domain.result import Err, Result
 from entrypoints.server.errors import ApiError
 from entrypoints.server.representation import document_json, workspace_json
@@ -28,11 +28,11 @@ Handler = Callable[[Request, TokenClaims], Awaitable[Response]]
 
 
 class Api:
-    """The route handlers, sharing the container, the token signer and the upload limit."""
+    """The route handlers, sharing the container, the token verifier and the upload limit."""
 
-    def __init__(self, container: Container, signer: TokenSigner, *, max_upload_bytes: int):
+    def __init__(self, container: Container, verifier: TokenVerifier, *, max_upload_bytes: int):
         self._container = container
-        self._signer = signer
+        self._verifier = verifier
         self._max_upload_bytes = max_upload_bytes
 
     def routes(self) -> list[Route]:
@@ -62,7 +62,7 @@ class Api:
         challenge = {"WWW-Authenticate": "Bearer"}
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "missing bearer token", headers=challenge)
-        verified = self._signer.verify(token.strip())
+        verified = self._verifier.verify(token.strip())
         if isinstance(verified, Err):
             raise ApiError(401, verified.error, headers=challenge)
         return verified.value

@@ -18,7 +18,6 @@ from starlette.staticfiles import StaticFiles
 
 from adapters.container import Container
 from adapters.settings import Settings
-from application.tokens import TokenSigner
 from domain.result import Err
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
@@ -64,7 +63,7 @@ def create_app(
 ) -> Starlette:
     """The server for ``container``; connects to nothing until its lifespan starts."""
     options = options or ServerOptions()
-    signer = TokenSigner(settings.secret_key)
+    verifier = container.token_verifier()
     metrics = ServerMetrics()
     runtime = _Runtime()
 
@@ -129,10 +128,10 @@ def create_app(
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    api = Api(container, signer, max_upload_bytes=settings.max_upload_bytes)
+    api = Api(container, verifier, max_upload_bytes=settings.max_upload_bytes)
     socket = StatusSocket(
         hub,
-        signer,
+        verifier,
         allowed_origins=settings.allowed_origins,
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
         max_sockets_per_user=options.max_sockets_per_user,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
+from adapters.auth.jwt_tokens import JwtIssuer
 from adapters.container import build_container, close_container
 from adapters.memory.repository import InMemoryStatusRepository
-from application.tokens import TokenSigner
 from domain.entities import Workspace
 from entrypoints.server import create_app
 
@@ -22,7 +22,7 @@ class UnreachableDatabase(InMemoryStatusRepository):
 def test_reads_while_the_database_is_down_are_503_and_say_why() -> None:
     container, settings = build_container({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
     container.repository.override(UnreachableDatabase())
-    token = TokenSigner(settings.secret_key).issue(1)
+    token = JwtIssuer(settings.secret_key).issue(1)
     try:
         app = create_app(container, settings)
         with TestClient(app, raise_server_exceptions=False) as client:
