@@ -30,6 +30,7 @@ from adapters.settings import Settings
 from application.documents import Documents
 from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
+from application.metrics import Metrics
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
@@ -178,6 +179,12 @@ def _token_issuer(secret_key: str) -> TokenIssuer:
     return JwtIssuer(secret_key)
 
 
+def _prometheus_metrics(max_deliveries: int) -> Metrics:
+    from adapters.prometheus.metrics import PrometheusMetrics
+
+    return PrometheusMetrics(max_deliveries=max_deliveries)
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -207,6 +214,10 @@ class Container(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
     opened: providers.Singleton[Opened] = providers.Singleton(dict)
+    # One registry per process: the server's /metrics, or a worker's or relay's --metrics-port.
+    metrics: providers.Provider[Metrics] = providers.Singleton(
+        _prometheus_metrics, config.max_deliveries
+    )
 
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,
@@ -284,7 +295,7 @@ class Container(containers.DeclarativeContainer):
         memory=memory_outbox,
         sql=providers.Singleton(_sql_outbox, opened, database),
     )
-    relay = providers.Singleton(OutboxRelay, outbox, publisher)
+    relay = providers.Singleton(OutboxRelay, outbox, publisher, metrics=metrics)
 
     workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
     documents = providers.Singleton(
@@ -313,7 +324,7 @@ class Container(containers.DeclarativeContainer):
         graph_store,
         providers.Singleton(_rag_config_lookup, rag_configs),
     )
-    job_runner = providers.Singleton(JobRunner, status_service)
+    job_runner = providers.Singleton(JobRunner, status_service, metrics=metrics)
     stage_handler = providers.Factory(
         _stage_handler,
         runner=job_runner,

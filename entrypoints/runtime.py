@@ -54,7 +54,11 @@ def start_worker_threads(
         for n in range(concurrency):
             queue = container.broker().work_queue(name, WORK_QUEUES[name])
             worker = Worker(
-                queue, handlers_for(container, name), poll_seconds=poll_seconds, on_beat=on_beat
+                queue,
+                handlers_for(container, name),
+                poll_seconds=poll_seconds,
+                on_beat=on_beat,
+                metrics=container.metrics(),
             )
             thread = threading.Thread(
                 target=_work, args=(worker, queue, stop), name=f"worker-{name}-{n}", daemon=True

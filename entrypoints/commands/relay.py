@@ -8,6 +8,7 @@ import threading
 import time
 
 from adapters.container import build_container, close_container
+from entrypoints.exposition import add_metrics_port_option, process_metrics, serve_metrics
 from entrypoints.logs import configure_logging
 from entrypoints.signals import stop_on_signals
 from entrypoints.startup import wait_for_dependencies
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="how long to retry an unreachable database or broker before exiting (default 30)",
     )
+    add_metrics_port_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     stop_on_signals(stop, what="finishing the batch under way")
+    metrics = process_metrics(container)
+    # Read at scrape time: building the relay connects, which waits for the dependencies below.
+    metrics.read_gauge(
+        "outbox_relay_failing_batches",
+        "Consecutive batches the relay could not publish (0 while the broker takes them).",
+        lambda: container.relay().failures,
+    )
+    stop_metrics = serve_metrics(metrics, args)
     try:
         problem = wait_for_dependencies(
             container,
@@ -60,4 +70,6 @@ def run(args: argparse.Namespace) -> int:
         log.info("relay stopped")
         return 0
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         close_container(container)

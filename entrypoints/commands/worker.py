@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from adapters.container import build_container, close_container
+from entrypoints.exposition import add_metrics_port_option, process_metrics, serve_metrics
 from entrypoints.logs import configure_logging
 from entrypoints.runtime import (
     WORKER_KINDS,
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "anyway and the job is redelivered (default 30)"
         ),
     )
+    add_metrics_port_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signalled = stop_on_signals(stop, what="finishing the job under way, taking no more work")
     heartbeat = Heartbeat(args.health_file)
+    stop_metrics = serve_metrics(process_metrics(container), args)
     try:
         problem = wait_for_dependencies(
             container,
@@ -115,4 +118,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         heartbeat.clear()
+        if stop_metrics is not None:
+            stop_metrics()
         close_container(container)

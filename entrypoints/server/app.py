@@ -12,18 +12,20 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from adapters.container import Container
+from adapters.prometheus.metrics import CONTENT_TYPE
 from adapters.settings import Settings
 from domain.result import Err
+from entrypoints.exposition import process_metrics
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
-from entrypoints.server.metrics import ServerMetrics
+from entrypoints.server.metrics import PushPathCollector, ServerMetrics
 from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 
@@ -66,6 +68,12 @@ def create_app(
     verifier = container.token_verifier()
     metrics = ServerMetrics()
     runtime = _Runtime()
+    exposed = process_metrics(container)
+    exposed.register(
+        PushPathCollector(
+            metrics, subscription_up=lambda: runtime.bridge is not None and runtime.bridge.alive
+        )
+    )
 
     def read_snapshot(user_id: int) -> Snapshot:
         workspaces = container.workspaces().list(user_id=user_id)
@@ -122,11 +130,7 @@ def create_app(
         )
 
     async def metrics_page(request: Request) -> Response:
-        text = metrics.render(
-            subscription_up=runtime.bridge is not None and runtime.bridge.alive,
-            events_lost=container.status_service().lost_events,
-        )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(exposed.exposition(), media_type=CONTENT_TYPE)
 
     api = Api(container, verifier, max_upload_bytes=settings.max_upload_bytes)
     socket = StatusSocket(
