@@ -20,6 +20,7 @@ from adapters.container import Container
 from adapters.prometheus.metrics import CONTENT_TYPE
 from adapters.settings import Settings
 from domain.result import Err
+from entrypoints.asyncapi import asyncapi_document
 from entrypoints.exposition import process_metrics
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
@@ -129,6 +130,11 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    events_document = asyncapi_document()
+
+    async def asyncapi_page(request: Request) -> Response:
+        return JSONResponse(events_document)
+
     async def metrics_page(request: Request) -> Response:
         return Response(exposed.exposition(), media_type=CONTENT_TYPE)
 
@@ -145,6 +151,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/asyncapi.json", asyncapi_page, methods=["GET"]),
         WebSocketRoute("/ws", socket.handle),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
