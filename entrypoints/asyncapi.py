@@ -15,7 +15,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -200,6 +200,18 @@ def _camel(dotted: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+def _frame_name(frame: Frame) -> str:
+    return f"{_camel(frame.type)}Frame"
+
+
+def _operation(action: str, channel: str, message_names: Iterable[str]) -> Schema:
+    return {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in message_names],
+    }
+
+
 def asyncapi_document() -> Schema:
     """The AsyncAPI 3.0 document of the broker's events and the ``/ws`` frames."""
     channels: Schema = {}
@@ -228,14 +240,10 @@ def asyncapi_document() -> Schema:
             ),
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
-        operations[f"publish{name}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{channel}"},
-            "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"}],
-        }
+        operations[f"publish{name}"] = _operation("send", channel, [name])
     socket_messages: Schema = {}
     for frame in (*SERVER_FRAMES, *CLIENT_FRAMES):
-        name = f"{_camel(frame.type)}Frame"
+        name = _frame_name(frame)
         schemas[name] = frame.schema()
         messages[name] = {
             "name": name,
@@ -250,22 +258,10 @@ def asyncapi_document() -> Schema:
         "description": "The authenticated WebSocket (token in the `token` query parameter).",
         "messages": socket_messages,
     }
-    operations["pushStatus"] = {
-        "action": "send",
-        "channel": {"$ref": "#/channels/statusSocket"},
-        "messages": [
-            {"$ref": f"#/channels/statusSocket/messages/{_camel(f.type)}Frame"}
-            for f in SERVER_FRAMES
-        ],
-    }
-    operations["receiveClientFrames"] = {
-        "action": "receive",
-        "channel": {"$ref": "#/channels/statusSocket"},
-        "messages": [
-            {"$ref": f"#/channels/statusSocket/messages/{_camel(f.type)}Frame"}
-            for f in CLIENT_FRAMES
-        ],
-    }
+    operations["pushStatus"] = _operation("send", "statusSocket", map(_frame_name, SERVER_FRAMES))
+    operations["receiveClientFrames"] = _operation(
+        "receive", "statusSocket", map(_frame_name, CLIENT_FRAMES)
+    )
     return {
         "asyncapi": "3.0.0",
         "info": {
