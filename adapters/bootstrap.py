@@ -17,12 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adapters.container import Container, build_container, close_container
+from adapters.prometheus.metrics import PrometheusMetrics
 from adapters.settings import Settings
 from application.documents import Documents
+from application.metrics import Metrics
 from application.pipeline import STAGES_BY_NAME
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
+from application.tokens import TokenIssuer, TokenVerifier
 from application.worker import WorkHandler
 from application.workspaces import Workspaces
 from domain.ports import MessageBroker, StatusRepository
@@ -101,6 +104,7 @@ class Services:
     def __init__(self, container: Container, settings: Settings) -> None:
         self._container = container
         self.settings = settings
+        self._lost_events_registered = False
 
     @property
     def workspaces(self) -> Workspaces:
@@ -142,6 +146,38 @@ class Services:
     def lease_sweeper(self) -> LeaseSweeper:
         sweeper: LeaseSweeper = self._container.lease_sweeper()
         return sweeper
+
+    @property
+    def token_verifier(self) -> TokenVerifier:
+        """Checks bearer tokens: our own JWTs, and the host application's when configured."""
+        verifier: TokenVerifier = self._container.token_verifier()
+        return verifier
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        """Issues this installation's own JWTs."""
+        issuer: TokenIssuer = self._container.token_issuer()
+        return issuer
+
+    @property
+    def metrics(self) -> Metrics:
+        """Where the job runner, the workers and the relay count what they do."""
+        metrics: Metrics = self._container.metrics()
+        return metrics
+
+    def process_metrics(self) -> PrometheusMetrics:
+        """This process's metrics registry, with the counts the status service keeps itself."""
+        metrics = self._container.metrics()
+        if not isinstance(metrics, PrometheusMetrics):
+            raise TypeError(f"metrics are not exposed by {type(metrics).__name__}")
+        if not self._lost_events_registered:
+            metrics.read_counter(
+                "status_events_lost_total",
+                "Status events this process failed to publish after every attempt.",
+                lambda: self.status_service.lost_events,
+            )
+            self._lost_events_registered = True
+        return metrics
 
     def handlers_for(self, queue: str) -> dict[str, WorkHandler]:
         """The handler of every routing key bound to ``queue`` (one of ``WORKER_KINDS``)."""

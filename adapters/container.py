@@ -32,10 +32,12 @@ from adapters.settings import Settings
 from application.documents import Documents
 from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
+from application.metrics import Metrics
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
+from application.tokens import TokenIssuer, TokenVerifier
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
 from domain.ports import (
@@ -170,6 +172,26 @@ def _as_is(thing: T) -> T:
     return thing
 
 
+def _token_verifier(config: Mapping[str, Any]) -> TokenVerifier:
+    from adapters.auth.jwt_tokens import token_verifier
+
+    return token_verifier(
+        Settings(**{name: config[name] for name in Settings.__dataclass_fields__})
+    )
+
+
+def _token_issuer(secret_key: str) -> TokenIssuer:
+    from adapters.auth.jwt_tokens import JwtIssuer
+
+    return JwtIssuer(secret_key)
+
+
+def _prometheus_metrics(max_deliveries: int) -> Metrics:
+    from adapters.prometheus.metrics import PrometheusMetrics
+
+    return PrometheusMetrics(max_deliveries=max_deliveries)
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -199,6 +221,10 @@ class Container(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
     opened: providers.Singleton[Opened] = providers.Singleton(dict)
+    # One registry per process: the server's /metrics, or a worker's or relay's --metrics-port.
+    metrics: providers.Provider[Metrics] = providers.Singleton(
+        _prometheus_metrics, config.max_deliveries
+    )
 
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,
@@ -279,7 +305,7 @@ class Container(containers.DeclarativeContainer):
         memory=memory_outbox,
         sql=providers.Singleton(_sql_outbox, opened, database),
     )
-    relay = providers.Singleton(OutboxRelay, outbox, publisher)
+    relay = providers.Singleton(OutboxRelay, outbox, publisher, metrics=metrics)
 
     workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
     documents = providers.Singleton(
@@ -292,6 +318,12 @@ class Container(containers.DeclarativeContainer):
         plan_for=providers.Singleton(Planner, rag_configs),
     )
 
+    # ``ConfigError`` for an unusable key, on first use: the server builds it at start.
+    token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(_token_verifier, config)
+    token_issuer: providers.Provider[TokenIssuer] = providers.Singleton(
+        _token_issuer, config.secret_key
+    )
+
     worker_identity = providers.Singleton(_worker_identity)
     document_steps = providers.Singleton(
         DocumentSteps,
@@ -302,7 +334,7 @@ class Container(containers.DeclarativeContainer):
         graph_store,
         providers.Singleton(_rag_config_lookup, rag_configs),
     )
-    job_runner = providers.Singleton(JobRunner, status_service)
+    job_runner = providers.Singleton(JobRunner, status_service, metrics=metrics)
     # A provider of its own, so that an override can replace the stage hand-off alone.
     hand_off_publisher = providers.Callable(_as_is, publisher)
     stage_handler = providers.Factory(

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 TRANSPORTS = ("memory", "rabbitmq", "nats", "redis")
 DELIVERIES = ("direct", "outbox")
 LOG_FORMATS = ("text", "json")
+# Algorithms a host application's tokens may be signed with (public-key only: see adapters/auth).
+JWT_HOST_ALGORITHMS = ("RS256", "ES256")
 DEFAULT_DATABASE_URL = "sqlite:///var/insighthub.db"
 
 T = TypeVar("T")
@@ -43,6 +45,14 @@ class Settings:
     worker_lease_seconds: float = 60.0
     log_format: str = "text"
     allowed_origins: tuple[str, ...] = ()
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_jwks_file: str | None = None
+    jwt_algorithms: tuple[str, ...] = JWT_HOST_ALGORITHMS
+    jwt_user_claim: str = "sub"
+    jwt_role_claim: str = "role"
+    jwt_leeway_seconds: float = 0.0
 
     @property
     def persistence(self) -> str:
@@ -139,6 +149,29 @@ def _positive_float(variable: str, raw: str) -> float:
     return value
 
 
+def _non_negative_float(variable: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of seconds (got {raw!r})") from None
+    if not value >= 0:
+        raise ConfigError(variable, f"must not be negative (got {raw})")
+    return value
+
+
+def _choices(allowed: tuple[str, ...]) -> Callable[[str, str], tuple[str, ...]]:
+    def parse(variable: str, raw: str) -> tuple[str, ...]:
+        values = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+        unknown = [value for value in values if value not in allowed]
+        if unknown or not values:
+            raise ConfigError(
+                variable, f"must be a comma-separated list of {', '.join(allowed)} (got {raw!r})"
+            )
+        return values
+
+    return parse
+
+
 def _origins(variable: str, raw: str) -> tuple[str, ...]:
     origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
     for origin in origins:
@@ -171,6 +204,14 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "WORKER_LEASE_SECONDS": _positive_float,
     "LOG_FORMAT": _choice(LOG_FORMATS),
     "ALLOWED_ORIGINS": _origins,
+    "JWT_ISSUER": _verbatim,
+    "JWT_AUDIENCE": _verbatim,
+    "JWT_PUBLIC_KEY": _verbatim,
+    "JWT_JWKS_FILE": _verbatim,
+    "JWT_ALGORITHMS": _choices(JWT_HOST_ALGORITHMS),
+    "JWT_USER_CLAIM": _verbatim,
+    "JWT_ROLE_CLAIM": _verbatim,
+    "JWT_LEEWAY_SECONDS": _non_negative_float,
 }
 
 # Every environment variable the configuration reads: nothing else changes its behaviour.

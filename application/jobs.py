@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
 from domain.entities import Document
 from domain.ports import StatusRepository
@@ -60,10 +61,15 @@ class JobRunner:
     """Runs a document through steps via ``StatusService``, so every change is stored and pushed."""
 
     def __init__(
-        self, status_service: StatusService, *, clock: Callable[[], float] = time.perf_counter
+        self,
+        status_service: StatusService,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        metrics: Metrics | None = None,
     ) -> None:
         self._status = status_service
         self._clock = clock
+        self._metrics = metrics or NoMetrics()
 
     @property
     def repository(self) -> StatusRepository:
@@ -118,8 +124,11 @@ class JobRunner:
             try:
                 step.run(context)
             except Exception as exc:  # a step's failure must end as a status, never a crash
+                self._metrics.step_finished(step.label, self._clock() - started, failed=True)
                 return self._fail(context, progress.fail(step.label), step.label, exc)
-            seconds[step.label] = round(self._clock() - started, 6)
+            elapsed = self._clock() - started
+            self._metrics.step_finished(step.label, elapsed, failed=False)
+            seconds[step.label] = round(elapsed, 6)
             progress = progress.complete(step.label)
 
         metadata = {

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from application.metrics import Metrics, NoMetrics
 from domain.errors import MalformedMessage, PublishFailed
 from domain.events import Event, decode
 from domain.ports import MessagePublisher
@@ -31,6 +32,7 @@ class OutboxRelay:
         idle_wait: float = 1.0,
         prune_after_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
@@ -39,6 +41,7 @@ class OutboxRelay:
         self._prune_after = prune_after_seconds
         self._clock = clock
         self._last_prune = clock()
+        self._metrics = metrics or NoMetrics()
         self.published = 0
         self.failures = 0
 
@@ -53,6 +56,7 @@ class OutboxRelay:
 
     def relay_once(self) -> int:
         """Publish one batch; how many events went out (0 when idle or the broker is away)."""
+        started = time.perf_counter()
         try:
             sent = self._outbox.relay(self._publish, limit=self._batch_size)
         except PublishFailed as exc:
@@ -62,6 +66,8 @@ class OutboxRelay:
             return 0
         self.failures = 0
         self.published += sent
+        if sent:
+            self._metrics.batch_relayed(sent, time.perf_counter() - started)
         return sent
 
     def _publish(self, entries: Sequence[OutboxEntry]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
+from application.metrics import ACKED, DEAD_LETTERED, RETRIED, Metrics, NoMetrics
 from domain.events import Event
 from domain.ports import WorkQueue
 
@@ -36,6 +38,7 @@ class Worker:
         poll_seconds: float = 0.5,
         on_beat: Callable[[], None] | None = None,
         retry_backoff: Callable[[int], float] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._queue = queue
         self._handlers = handlers
@@ -43,6 +46,7 @@ class Worker:
         self._on_beat = on_beat
         self._retry_backoff = retry_backoff or exponential_backoff
         self._stop = threading.Event()
+        self._metrics = metrics or NoMetrics()
         self.handled = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -60,19 +64,32 @@ class Worker:
             return False
         event = delivery.event
         context = {"event_id": event.event_id, "routing_key": event.routing_key}
+        started = time.perf_counter()
+
+        def settled(outcome: str) -> None:
+            self._metrics.delivery_settled(
+                event.routing_key,
+                time.perf_counter() - started,
+                outcome=outcome,
+                attempt=delivery.attempt,
+            )
+
         handler = self._handlers.get(event.routing_key)
         if handler is None:
             delivery.dead_letter(f"no handler for {event.routing_key}")
             log.error("no handler; dead-lettered", extra=context)
+            settled(DEAD_LETTERED)
             return True
         try:
             handler(event)
         except Exception as exc:  # the loop must survive any one job
+            settled(RETRIED)
             delay = self._retry_backoff(delivery.attempt)
             log.exception("handler failed; retrying in %.1fs", delay, extra=context)
             self._stop.wait(delay)
             delivery.retry(f"{type(exc).__name__}: {exc}")
             return True
         delivery.ack()
+        settled(ACKED)
         self.handled += 1
         return True

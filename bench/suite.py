@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from application.tokens import TokenSigner
+from adapters.auth.jwt_tokens import JwtIssuer
 from bench import processes
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
@@ -268,7 +268,7 @@ def _latency(
         rows.append(unavailable("2 latency", f"{transport} outbox", "ms", relay_problem))
     labels = {f"{d}@{200 if p == '200/s' else 0}": (d, p) for d, p in phases}
     server = _start_server(context, workspace, transport, f"serve-{transport}")
-    token = TokenSigner(workspace.secret_key).issue(LATENCY_USER_ID, 3600)
+    token = JwtIssuer(workspace.secret_key).issue(LATENCY_USER_ID, 3600)
     client = Conversation(
         [PYTHON, "-m", "bench.clients", "watch", "--port", str(server.port), "--token", token],
         workspace.environ(transport),
@@ -418,7 +418,7 @@ def _sockets_client(
     port: int,
     count: int,
 ) -> Conversation:
-    token = TokenSigner(workspace.secret_key).issue(FANOUT_USER_ID, 3600)
+    token = JwtIssuer(workspace.secret_key).issue(FANOUT_USER_ID, 3600)
     return Conversation(
         [
             PYTHON,

@@ -49,7 +49,11 @@ def start_worker_threads(
         for n in range(concurrency):
             queue = services.broker.work_queue(name, WORK_QUEUES[name])
             worker = Worker(
-                queue, services.handlers_for(name), poll_seconds=poll_seconds, on_beat=on_beat
+                queue,
+                services.handlers_for(name),
+                poll_seconds=poll_seconds,
+                on_beat=on_beat,
+                metrics=services.metrics,
             )
             thread = threading.Thread(
                 target=_work, args=(worker, queue, stop), name=f"worker-{name}-{n}", daemon=True

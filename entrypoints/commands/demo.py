@@ -15,7 +15,6 @@ import threading
 import time
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, Services, bootstrap
-from application.tokens import TokenSigner
 from domain.entities import Workspace
 from domain.events import DocumentStatusUpdated, StatusEvent
 from domain.result import Err
@@ -111,7 +110,7 @@ def run_server(*, port: int, step_delay: float, overrides: Overrides = NO_OVERRI
     settings = services.settings
     configure_logging(settings.log_format, level=logging.WARNING)
     redact_all_handlers()
-    token = TokenSigner(settings.secret_key).issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
+    token = services.token_issuer.issue(DEMO_USER_ID, DEMO_TOKEN_TTL_SECONDS)
 
     def started() -> None:
         print(

@@ -8,6 +8,7 @@ import threading
 import time
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
+from entrypoints.exposition import add_metrics_port_option, serve_metrics
 from entrypoints.logs import configure_logging
 from entrypoints.signals import stop_on_signals
 from entrypoints.startup import wait_for_dependencies
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="how long to retry an unreachable database or broker before exiting (default 30)",
     )
+    add_metrics_port_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -46,6 +48,14 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
         return 2
     stop = threading.Event()
     stop_on_signals(stop, what="finishing the batch under way")
+    metrics = services.process_metrics()
+    # Read at scrape time: building the relay connects, which waits for the dependencies below.
+    metrics.read_gauge(
+        "outbox_relay_failing_batches",
+        "Consecutive batches the relay could not publish (0 while the broker takes them).",
+        lambda: services.relay.failures,
+    )
+    stop_metrics = serve_metrics(metrics, args)
     try:
         problem = wait_for_dependencies(
             services, deadline=time.monotonic() + args.startup_timeout, stop=stop
@@ -58,4 +68,6 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
         log.info("relay stopped")
         return 0
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         services.close()

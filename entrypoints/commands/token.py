@@ -1,4 +1,4 @@
-"""``insighthub token``: print a signed bearer token for a user."""
+"""``insighthub token``: print a bearer token (an HS256 JWT) for a user."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import argparse
 import os
 import sys
 
-from adapters.bootstrap import NO_OVERRIDES, Overrides
-from adapters.settings import Settings
-from application.tokens import DEFAULT_TTL_SECONDS, TokenSigner
+from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
+from application.tokens import DEFAULT_TTL_SECONDS
 
 
 def _positive_int(raw: str) -> int:
@@ -25,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "token",
         help="print a bearer token for a user",
-        description="Print one bearer token for the given user, signed with SECRET_KEY. "
+        description="Print one bearer token (a JWT, HS256) for the given user, signed with a key "
+        "derived from SECRET_KEY. "
         "A server accepts it only if it runs with the same SECRET_KEY.",
     )
     parser.add_argument("--user", type=_positive_int, required=True, metavar="ID", help="user id")
@@ -40,12 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
-    settings = Settings.from_environ(os.environ)
+    services = bootstrap(os.environ, overrides=overrides)
+    settings = services.settings
     if not settings.secret_key_given:
         print(
             "insighthub token: SECRET_KEY is not set; this token is signed with a throwaway "
             "key that no server will accept",
             file=sys.stderr,
         )
-    print(TokenSigner(settings.secret_key).issue(args.user, args.ttl))
+    print(services.token_issuer.issue(args.user, args.ttl))
     return 0

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
+from entrypoints.exposition import add_metrics_port_option, serve_metrics
 from entrypoints.logs import configure_logging
 from entrypoints.runtime import (
     WORKER_KINDS,
@@ -64,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "anyway and the job is redelivered (default 30)"
         ),
     )
+    add_metrics_port_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
     stop = threading.Event()
     signalled = stop_on_signals(stop, what="finishing the job under way, taking no more work")
     heartbeat = Heartbeat(args.health_file)
+    stop_metrics = serve_metrics(services.process_metrics(), args)
     try:
         problem = wait_for_dependencies(
             services, deadline=time.monotonic() + args.startup_timeout, stop=stop
@@ -113,4 +116,6 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
         return 0
     finally:
         heartbeat.clear()
+        if stop_metrics is not None:
+            stop_metrics()
         services.close()

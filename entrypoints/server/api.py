@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from application.documents import Documents
 from application.problems import Problem
-from application.tokens import TokenClaims, TokenSigner
+from application.tokens import TokenClaims, TokenVerifier
 from application.workspaces import Workspaces
 from domain.result import Err, Result
 from entrypoints.server.errors import ApiError
@@ -29,19 +29,19 @@ Handler = Callable[[Request, TokenClaims], Awaitable[Response]]
 
 
 class Api:
-    """The route handlers, sharing the use cases, the token signer and the upload limit."""
+    """The route handlers, sharing the use cases, the token verifier and the upload limit."""
 
     def __init__(
         self,
         workspaces: Workspaces,
         documents: Documents,
-        signer: TokenSigner,
+        verifier: TokenVerifier,
         *,
         max_upload_bytes: int,
     ):
         self._workspaces = workspaces
         self._documents = documents
-        self._signer = signer
+        self._verifier = verifier
         self._max_upload_bytes = max_upload_bytes
 
     def routes(self) -> list[Route]:
@@ -71,7 +71,7 @@ class Api:
         challenge = {"WWW-Authenticate": "Bearer"}
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "missing bearer token", headers=challenge)
-        verified = self._signer.verify(token.strip())
+        verified = self._verifier.verify(token.strip())
         if isinstance(verified, Err):
             raise ApiError(401, verified.error, headers=challenge)
         return verified.value

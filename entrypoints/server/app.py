@@ -12,18 +12,18 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from adapters.bootstrap import Services
-from application.tokens import TokenSigner
 from domain.result import Err
+from entrypoints.asyncapi import asyncapi_document
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
-from entrypoints.server.metrics import ServerMetrics
+from entrypoints.server.metrics import PushPathCollector, ServerMetrics
 from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 
@@ -54,13 +54,18 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
     """The server for ``services``, which ``Services.start`` has built and connected."""
     options = options or ServerOptions()
     settings = services.settings
-    signer = TokenSigner(settings.secret_key)
+    verifier = services.token_verifier
     metrics = ServerMetrics()
     runtime = _Runtime()
     workspaces = services.workspaces
     documents = services.documents
     repository = services.repository
-    status_service = services.status_service
+    exposed = services.process_metrics()
+    exposed.register(
+        PushPathCollector(
+            metrics, subscription_up=lambda: runtime.bridge is not None and runtime.bridge.alive
+        )
+    )
 
     def read_snapshot(user_id: int) -> Snapshot:
         listed_workspaces = workspaces.list(user_id=user_id)
@@ -113,17 +118,18 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
             status_code=200 if ready else 503,
         )
 
-    async def metrics_page(request: Request) -> Response:
-        text = metrics.render(
-            subscription_up=runtime.bridge is not None and runtime.bridge.alive,
-            events_lost=status_service.lost_events,
-        )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+    events_document = asyncapi_document()
 
-    api = Api(workspaces, documents, signer, max_upload_bytes=settings.max_upload_bytes)
+    async def asyncapi_page(request: Request) -> Response:
+        return JSONResponse(events_document)
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(exposed.exposition(), media_type=exposed.content_type)
+
+    api = Api(workspaces, documents, verifier, max_upload_bytes=settings.max_upload_bytes)
     socket = StatusSocket(
         hub,
-        signer,
+        verifier,
         allowed_origins=settings.allowed_origins,
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
         max_sockets_per_user=options.max_sockets_per_user,
@@ -133,6 +139,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/asyncapi.json", asyncapi_page, methods=["GET"]),
         WebSocketRoute("/ws", socket.handle),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -1,17 +1,29 @@
-"""Counters and a histogram of the push path, rendered in the Prometheus text format."""
+"""The push path's counters, kept on the event loop and exposed through prometheus-client.
+
+The hub bumps plain integers (no lock on the event loop, one increment for a fan-out to many
+sockets); ``PushPathCollector`` turns them into Prometheus series when ``/metrics`` is scraped.
+"""
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 LAG_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
 class Histogram:
-    """Cumulative-bucket histogram of observed values."""
+    """Per-bucket counts of observed values, counted many at a time for a fan-out."""
 
     buckets: Sequence[float] = LAG_BUCKETS
     counts: list[int] = field(default_factory=list)
@@ -31,20 +43,14 @@ class Histogram:
         self.total += value * times
         self.observations += times
 
-    def render(self, name: str) -> list[str]:
-        lines = []
-        running = 0
+    def cumulative(self) -> list[tuple[str, float]]:
+        """``(le, count)`` pairs as Prometheus wants them, ending with ``+Inf``."""
+        running, pairs = 0, []
         for bound, count in zip(self.buckets, self.counts, strict=False):
             running += count
-            lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {running}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.observations}')
-        lines.append(f"{name}_sum {_number(self.total)}")
-        lines.append(f"{name}_count {self.observations}")
-        return lines
-
-
-def _number(value: float) -> str:
-    return repr(float(value))
+            pairs.append((repr(float(bound)), float(running)))
+        pairs.append(("+Inf", float(self.observations)))
+        return pairs
 
 
 @dataclass
@@ -61,79 +67,52 @@ class ServerMetrics:
     resyncs: int = 0
     push_lag: Histogram = field(default_factory=Histogram)
 
-    def render(self, *, subscription_up: bool, events_lost: int) -> str:
-        """The Prometheus text exposition of every metric."""
-        families: list[tuple[str, str, str, Callable[[], list[str]]]] = [
-            (
-                "websocket_connections",
-                "gauge",
-                "WebSocket clients connected now.",
-                lambda: [f"websocket_connections {self.connected_sockets}"],
-            ),
-            (
-                "status_subscription_up",
-                "gauge",
-                "1 while the status broadcast subscription is alive.",
-                lambda: [f"status_subscription_up {int(subscription_up)}"],
-            ),
-            (
-                "status_events_received_total",
-                "counter",
-                "Status events received from the broker.",
-                lambda: [f"status_events_received_total {self.events_received}"],
-            ),
-            (
-                "status_events_delivered_total",
-                "counter",
-                "Status event frames sent to sockets.",
-                lambda: [f"status_events_delivered_total {self.events_delivered}"],
-            ),
-            (
-                "status_events_stale_total",
-                "counter",
-                "Status events not sent because the socket already had that version or newer.",
-                lambda: [f"status_events_stale_total {self.events_stale}"],
-            ),
-            (
-                "status_events_unrouted_total",
-                "counter",
-                "Status events for users with no socket on this instance.",
-                lambda: [f"status_events_unrouted_total {self.events_unrouted}"],
-            ),
-            (
-                "websocket_slow_clients_closed_total",
-                "counter",
-                "Sockets closed because their send queue overflowed.",
-                lambda: [f"websocket_slow_clients_closed_total {self.slow_sockets_closed}"],
-            ),
-            (
-                "websocket_snapshots_sent_total",
-                "counter",
-                "Snapshot frames sent (on connect and on resync).",
-                lambda: [f"websocket_snapshots_sent_total {self.snapshots_sent}"],
-            ),
-            (
-                "status_resyncs_total",
-                "counter",
-                "Times every socket was sent a fresh snapshot after a subscription gap.",
-                lambda: [f"status_resyncs_total {self.resyncs}"],
-            ),
-            (
-                "status_events_lost_total",
-                "counter",
-                "Status events this process failed to publish after every attempt.",
-                lambda: [f"status_events_lost_total {events_lost}"],
-            ),
-            (
-                "status_push_lag_seconds",
-                "histogram",
-                "Seconds from a status change being recorded to its frame being sent.",
-                lambda: self.push_lag.render("status_push_lag_seconds"),
-            ),
-        ]
-        lines: list[str] = []
-        for name, kind, help_text, samples in families:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            lines.extend(samples())
-        return "\n".join(lines) + "\n"
+
+class PushPathCollector(Collector):
+    """The series of ``ServerMetrics`` and of the status subscription, read at each scrape."""
+
+    def __init__(self, metrics: ServerMetrics, *, subscription_up: Callable[[], bool]) -> None:
+        self._metrics = metrics
+        self._subscription_up = subscription_up
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        yield GaugeMetricFamily(
+            "websocket_connections", "WebSocket clients connected now.", value=m.connected_sockets
+        )
+        yield GaugeMetricFamily(
+            "status_subscription_up",
+            "1 while the status broadcast subscription is alive.",
+            value=int(self._subscription_up()),
+        )
+        counters = (
+            ("status_events_received_total", "Status events received from the broker.",
+             m.events_received),
+            ("status_events_delivered_total", "Status event frames sent to sockets.",
+             m.events_delivered),
+            ("status_events_stale_total",
+             "Status events not sent because the socket already had that version or newer.",
+             m.events_stale),
+            ("status_events_unrouted_total",
+             "Status events for users with no socket on this instance.", m.events_unrouted),
+            ("websocket_slow_clients_closed_total",
+             "Sockets closed because their send queue overflowed.", m.slow_sockets_closed),
+            ("websocket_snapshots_sent_total",
+             "Snapshot frames sent (on connect and on resync).", m.snapshots_sent),
+            ("status_resyncs_total",
+             "Times every socket was sent a fresh snapshot after a subscription gap.", m.resyncs),
+        )  # fmt: skip
+        for name, help_text, value in counters:
+            yield CounterMetricFamily(name, help_text, value=value)
+        frames = CounterMetricFamily(
+            "websocket_frames_sent_total", "Frames sent to sockets, by frame type.", labels=["type"]
+        )
+        frames.add_metric(["status"], m.events_delivered)
+        frames.add_metric(["snapshot"], m.snapshots_sent)
+        yield frames
+        yield HistogramMetricFamily(
+            "status_push_lag_seconds",
+            "Seconds from a status change being recorded to its frame being sent.",
+            buckets=m.push_lag.cumulative(),
+            sum_value=m.push_lag.total,
+        )

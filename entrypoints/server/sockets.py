@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
-from application.tokens import TokenSigner
+from application.tokens import TokenVerifier
 from domain.result import Err
 from entrypoints.server.hub import (
     CLOSE_INTERNAL_ERROR,
@@ -50,14 +50,14 @@ class StatusSocket:
     def __init__(
         self,
         hub: SocketHub,
-        signer: TokenSigner,
+        verifier: TokenVerifier,
         *,
         allowed_origins: Sequence[str],
         max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
         max_sockets_per_user: int = MAX_SOCKETS_PER_USER,
     ) -> None:
         self._hub = hub
-        self._signer = signer
+        self._verifier = verifier
         self._allowed_origins = tuple(allowed_origins)
         self._max_frame = max_incoming_frame_bytes
         self._max_per_user = max_sockets_per_user
@@ -66,7 +66,7 @@ class StatusSocket:
         if not origin_allowed(websocket, self._allowed_origins):
             await _refuse(websocket, 403, "origin not allowed")
             return
-        verified = self._signer.verify(websocket.query_params.get("token", ""))
+        verified = self._verifier.verify(websocket.query_params.get("token", ""))
         if isinstance(verified, Err):
             await _refuse(websocket, 401, verified.error)
             return

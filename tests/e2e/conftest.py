@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.auth.jwt_tokens import JwtIssuer
 from adapters.settings import ENVIRONMENT_VARIABLES
-from application.tokens import TokenSigner
 from tests.support.processes import free_port
 
 STARTUP_SECONDS = 30.0
@@ -56,7 +56,7 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}/ws?token={token}"
 
     def token(self, user_id: int, ttl: int = 3600) -> str:
-        return TokenSigner(self.secret).issue(user_id, ttl)
+        return JwtIssuer(self.secret).issue(user_id, ttl)
 
     def client(self, user_id: int | None = None) -> httpx.Client:
         headers = {} if user_id is None else {"Authorization": f"Bearer {self.token(user_id)}"}

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from application.tokens import TokenSigner
+from adapters.auth.jwt_tokens import JwtIssuer
 from tests.e2e.conftest import (
     BROKEN_PDF,
     GOOD_TEXT,
@@ -83,7 +83,7 @@ def test_a_malformed_authorization_header_is_refused(
 
 
 def test_a_token_signed_with_another_key_is_refused(server: ServerProcess) -> None:
-    forged = TokenSigner("a-different-secret-key-entirely").issue(42)
+    forged = JwtIssuer("a-different-secret-key-entirely").issue(42)
     response = httpx.get(
         f"{server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {forged}"}
     )
@@ -104,7 +104,7 @@ def test_a_token_whose_user_was_changed_is_refused(server: ServerProcess) -> Non
 
 def test_an_expired_token_is_refused(server: ServerProcess) -> None:
     an_hour_ago = time.time() - 3600
-    expired = TokenSigner(server.secret, clock=lambda: an_hour_ago).issue(42, ttl_seconds=60)
+    expired = JwtIssuer(server.secret, clock=lambda: an_hour_ago).issue(42, ttl_seconds=60)
     response = httpx.get(
         f"{server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {expired}"}
     )

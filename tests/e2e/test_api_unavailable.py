@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
+from adapters.auth.jwt_tokens import JwtIssuer
 from adapters.bootstrap import bootstrap
 from adapters.memory.repository import InMemoryStatusRepository
-from application.tokens import TokenSigner
 from domain.entities import Workspace
 from entrypoints.server import create_app
 
@@ -24,7 +24,7 @@ def test_reads_while_the_database_is_down_are_503_and_say_why() -> None:
         {"DATABASE_URL": "memory://", "TRANSPORT": "memory"},
         overrides={"repository": UnreachableDatabase()},
     )
-    token = TokenSigner(services.settings.secret_key).issue(1)
+    token = JwtIssuer(services.settings.secret_key).issue(1)
     try:
         services.start()
         app = create_app(services)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
+from adapters.auth.jwt_tokens import JwtIssuer
 from tests.e2e.conftest import BROKEN_PDF, GOOD_TEXT, ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -138,7 +139,8 @@ def test_documents_progress_live_on_the_page(
 
 
 def test_a_refused_token_shows_the_sign_in_form(server: ServerProcess, page: Page) -> None:
-    page.goto(f"{server.base_url}/#token=v1.not.genuine")
+    forged = JwtIssuer("a-secret-no-server-has-here").issue(9)
+    page.goto(f"{server.base_url}/#token={forged}")
     expect(page.locator("#sign-in")).to_be_visible()
     expect(page.locator("#sign-in-error")).to_contain_text("invalid token signature")
 

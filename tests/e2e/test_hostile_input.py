@@ -21,9 +21,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from adapters.auth.jwt_tokens import JwtIssuer
 from adapters.sql.repository import SqlStatusRepository
 from application.status_service import StatusService
-from application.tokens import TokenSigner
 from domain.errors import PublishFailed
 from domain.events import MAX_BODY_BYTES, DocumentStatusUpdated, encode
 from domain.progress import Progress
@@ -286,7 +286,7 @@ def test_a_client_that_never_reads_is_closed_and_stalls_no_one(stage: Stage) -> 
 
 
 def test_an_expired_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> None:
-    expired = TokenSigner(stage.server.secret).issue(stage.user, 1)
+    expired = JwtIssuer(stage.server.secret).issue(stage.user, 1)
     time.sleep(2.1)
     answer = httpx.get(
         f"{stage.server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {expired}"}
@@ -298,7 +298,7 @@ def test_an_expired_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> 
 
 
 def test_a_forged_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> None:
-    forged = TokenSigner(secrets.token_urlsafe(24)).issue(stage.bystander, 3600)
+    forged = JwtIssuer(secrets.token_urlsafe(24)).issue(stage.bystander, 3600)
     answer = httpx.get(
         f"{stage.server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {forged}"}
     )

@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from application.tokens import TokenSigner
+from adapters.auth.jwt_tokens import JwtIssuer
 from tests.e2e.conftest import (
     BROKEN_PDF,
     GOOD_TEXT,
@@ -167,8 +167,8 @@ def test_a_socket_never_hears_another_users_events(
 def test_a_bad_token_is_refused_at_the_handshake(server: ServerProcess, make_token: str) -> None:
     tokens = {
         "missing": "",
-        "forged": TokenSigner("some-other-secret-key-here").issue(5),
-        "expired": TokenSigner(server.secret, clock=lambda: time.time() - 7200).issue(5, 60),
+        "forged": JwtIssuer("some-other-secret-key-here").issue(5),
+        "expired": JwtIssuer(server.secret, clock=lambda: time.time() - 7200).issue(5, 60),
         "garbage": "%00%ff;DROP",
     }
     with pytest.raises(InvalidStatus) as refused:

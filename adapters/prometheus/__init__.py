@@ -1,0 +1,1 @@
+"""The core's metrics as Prometheus series (prometheus-client), one registry per process."""
