@@ -8,13 +8,22 @@ Each messaging package (``adapters.memory``, ``adapters.rabbitmq``, ``adapters.n
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from domain.errors import MalformedMessage
 from domain.events import StatusEvent, decode
 from domain.ports.messaging import StatusListener
 
 log = logging.getLogger(__name__)
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
 
 # The word each transport names its places with: work, dead letters, status broadcasts.
 WORK = "work"
@@ -76,3 +85,32 @@ def notify(
         callback()
     except Exception:  # one listener's bug must not end the subscription
         log.exception(failure)
+
+
+class Opened:
+    """What a broker opened (work queues, subscriptions, publishers), closed along with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._things: list[Closable] = []
+
+    def track(self, thing: C) -> C:
+        with self._lock:
+            self._things.append(thing)
+        return thing
+
+    def forget(self, thing: Closable) -> None:
+        """``thing`` closed on its own: the broker need not close it again."""
+        with self._lock:
+            if thing in self._things:
+                self._things.remove(thing)
+
+    def close_all(self) -> None:
+        """Close everything tracked, in order; one failure does not keep the rest open."""
+        with self._lock:
+            things, self._things = self._things, []
+        for thing in things:
+            try:
+                thing.close()
+            except Exception:  # closing the rest matters more than one failure
+                log.exception("closing a %s failed", type(thing).__name__)

@@ -14,6 +14,7 @@ from adapters.memory.publisher import InMemoryPublisher
 from adapters.memory.subscription import InMemorySubscription
 from adapters.memory.topology import InMemoryTopology
 from adapters.memory.work_queue import InMemoryWorkQueue
+from adapters.messaging import Opened
 from domain.ports import MessageBroker, MessagePublisher, Subscription, WorkQueue
 from domain.ports.messaging import StatusListener
 
@@ -25,7 +26,7 @@ class InMemoryBroker(MessageBroker):
         self.topology = InMemoryTopology(max_deliveries)
         self.connection = InMemoryConnection()
         self._dead_letters = InMemoryDeadLetters()
-        self._subscriptions: list[InMemorySubscription] = []
+        self._opened = Opened()
         self.topology.declare_all(self.connection)
 
     @property
@@ -44,14 +45,10 @@ class InMemoryBroker(MessageBroker):
     def subscribe_status(
         self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
     ) -> Subscription:
-        subscription = InMemorySubscription(self.connection, on_event)
-        self._subscriptions.append(subscription)
-        return subscription
+        return self._opened.track(InMemorySubscription(self.connection, on_event))
 
     def dead_letters(self) -> InMemoryDeadLetters:
         return self._dead_letters
 
     def close(self) -> None:
-        subscriptions, self._subscriptions = self._subscriptions, []
-        for subscription in subscriptions:
-            subscription.close()
+        self._opened.close_all()

@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as CoreSubscription
 from nats.js import JetStreamContext
 
-from adapters.messaging import check_max_deliveries, check_positive
+from adapters.messaging import Opened, check_max_deliveries, check_positive
 from adapters.nats.connection import NatsConnection, redact
 from adapters.nats.dead_letters import NatsDeadLetters, dead_letter_exhausted
 from adapters.nats.publisher import NatsPublisher
@@ -66,8 +66,7 @@ class NatsBroker(MessageBroker):
         self._dead_letters = NatsDeadLetters(self._connection, self.topology)
         self._lock = threading.Lock()
         self._closed = False
-        self._queues: list[NatsWorkQueue] = []
-        self._subscriptions: list[NatsSubscription] = []
+        self._opened = Opened()
         # Touched only on the connection's loop.
         self._watched_queues: dict[str, CoreSubscription] = {}
 
@@ -91,9 +90,7 @@ class NatsBroker(MessageBroker):
             max_deliveries=self.max_deliveries,
             api_timeout=self._api_timeout,
         )
-        with self._lock:
-            self._queues.append(queue)
-        return queue
+        return self._opened.track(queue)
 
     def subscribe_status(
         self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
@@ -106,9 +103,7 @@ class NatsBroker(MessageBroker):
             on_resync,
             api_timeout=self._api_timeout,
         )
-        with self._lock:
-            self._subscriptions.append(subscription)
-        return subscription
+        return self._opened.track(subscription)
 
     def dead_letters(self) -> NatsDeadLetters:
         return self._dead_letters
@@ -118,12 +113,7 @@ class NatsBroker(MessageBroker):
             if self._closed:
                 return
             self._closed = True
-            queues, self._queues = self._queues, []
-            subscriptions, self._subscriptions = self._subscriptions, []
-        for queue in queues:
-            queue.close()
-        for subscription in subscriptions:
-            subscription.close()
+        self._opened.close_all()
         self._connection.close()
 
     def _check_open(self) -> None:

@@ -102,26 +102,21 @@ def check_queue_name(queue: str) -> str:
 
 async def declare_streams(js: JetStreamContext, topology: NatsTopology) -> None:
     """Create the work and dead-letter streams unless they exist (idempotent)."""
-    await _declare_stream(
-        js,
-        StreamConfig(
-            name=topology.work_stream,
-            subjects=[f"{topology.namespace}.{WORK}.>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        ),
+    streams = (
+        (topology.work_stream, WORK, RetentionPolicy.WORK_QUEUE),
+        (topology.dead_stream, DEAD, RetentionPolicy.LIMITS),
     )
-    await _declare_stream(
-        js,
-        StreamConfig(
-            name=topology.dead_stream,
-            subjects=[f"{topology.namespace}.{DEAD}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        ),
-    )
+    for name, place, retention in streams:
+        await _declare_stream(
+            js,
+            StreamConfig(
+                name=name,
+                subjects=[f"{topology.namespace}.{place}.>"],
+                retention=retention,
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            ),
+        )
 
 
 async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:

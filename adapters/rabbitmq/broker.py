@@ -6,12 +6,9 @@ Each work queue and each status subscription owns a connection driven by its own
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
 
-from adapters.messaging import connection_name
+from adapters.messaging import Opened, connection_name
 from adapters.rabbitmq.connection import connection_parameters
 from adapters.rabbitmq.dead_letters import RabbitMQDeadLetters
 from adapters.rabbitmq.publisher import RabbitMQPublisher
@@ -21,16 +18,7 @@ from adapters.rabbitmq.work_queue import RabbitMQWorkQueue
 from domain.ports import MessageBroker, MessagePublisher, Subscription, WorkQueue
 from domain.ports.messaging import StatusListener
 
-log = logging.getLogger(__name__)
-
 SUBSCRIBE_TIMEOUT_SECONDS = 15.0
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
-
-
-C = TypeVar("C", bound=_Closable)
 
 
 class RabbitMQBroker(MessageBroker):
@@ -44,8 +32,7 @@ class RabbitMQBroker(MessageBroker):
         self.url = url
         self.topology = RabbitMQTopology(exchange, max_deliveries)
         self._prefetch = prefetch
-        self._lock = threading.Lock()
-        self._opened: list[_Closable] = []
+        self._opened = Opened()
         self._dead_letters = RabbitMQDeadLetters(url, self.topology)
 
     @property
@@ -53,14 +40,14 @@ class RabbitMQBroker(MessageBroker):
         return self.topology.max_deliveries
 
     def publisher(self) -> MessagePublisher:
-        return self._track(
+        return self._opened.track(
             RabbitMQPublisher(
                 self.url, self.topology.exchange, max_deliveries=self.topology.max_deliveries
             )
         )
 
     def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue:
-        return self._track(
+        return self._opened.track(
             RabbitMQWorkQueue(
                 connection_parameters(
                     self.url, connection_name("worker", self.topology.queue(name))
@@ -75,7 +62,7 @@ class RabbitMQBroker(MessageBroker):
     def subscribe_status(
         self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
     ) -> Subscription:
-        subscription = self._track(
+        subscription = self._opened.track(
             RabbitMQSubscription(
                 connection_parameters(self.url, connection_name("status", self.topology.exchange)),
                 self.topology,
@@ -90,16 +77,5 @@ class RabbitMQBroker(MessageBroker):
         return self._dead_letters
 
     def close(self) -> None:
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for thing in opened:
-            try:
-                thing.close()
-            except Exception:  # closing the rest matters more than one failure
-                log.exception("closing a rabbitmq connection failed")
+        self._opened.close_all()
         self._dead_letters.close()
-
-    def _track(self, thing: C) -> C:
-        with self._lock:
-            self._opened.append(thing)
-        return thing

@@ -5,10 +5,9 @@ Key names are in ``adapters.redis.topology``; each room of the transport has its
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
-from adapters.messaging import check_max_deliveries, check_positive
+from adapters.messaging import Opened, check_max_deliveries, check_positive
 from adapters.redis.connection import RedisConnection
 from adapters.redis.dead_letters import RedisDeadLetters
 from adapters.redis.publisher import RedisPublisher
@@ -41,9 +40,7 @@ class RedisBroker(MessageBroker):
             connect_timeout_seconds=connect_timeout_seconds,
         )
         self._dead_letters = RedisDeadLetters(self.connection, self.topology)
-        self._lock = threading.Lock()
-        self._subscriptions: list[RedisSubscription] = []
-        self._queues: list[RedisWorkQueue] = []
+        self._opened = Opened()
 
     @property
     def url(self) -> str:
@@ -55,43 +52,29 @@ class RedisBroker(MessageBroker):
     def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue:
         if not routing_keys:
             raise ValueError(f"work queue {name!r} needs at least one routing key")
-        queue = RedisWorkQueue(
-            self.connection,
-            self.topology,
-            name,
-            routing_keys,
-            max_deliveries=self.max_deliveries,
-            claim_idle_seconds=self.claim_idle_seconds,
+        return self._opened.track(
+            RedisWorkQueue(
+                self.connection,
+                self.topology,
+                name,
+                routing_keys,
+                max_deliveries=self.max_deliveries,
+                claim_idle_seconds=self.claim_idle_seconds,
+            )
         )
-        with self._lock:
-            self._queues.append(queue)
-        return queue
 
     def subscribe_status(
         self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
     ) -> Subscription:
         subscription = RedisSubscription(
-            self.connection, self.topology, on_event, on_resync, on_close=self._forget
+            self.connection, self.topology, on_event, on_resync, on_close=self._opened.forget
         )
         subscription.start(self.connection.connect_timeout_seconds)
-        with self._lock:
-            self._subscriptions.append(subscription)
-        return subscription
+        return self._opened.track(subscription)
 
     def dead_letters(self) -> RedisDeadLetters:
         return self._dead_letters
 
     def close(self) -> None:
-        with self._lock:
-            subscriptions, self._subscriptions = self._subscriptions, []
-            queues, self._queues = self._queues, []
-        for subscription in subscriptions:
-            subscription.close()
-        for queue in queues:
-            queue.close()
+        self._opened.close_all()
         self.connection.close()
-
-    def _forget(self, subscription: RedisSubscription) -> None:
-        with self._lock:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
