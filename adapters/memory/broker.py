@@ -25,7 +25,7 @@ class InMemoryBroker(MessageBroker):
     def __init__(self, *, max_deliveries: int = 5) -> None:
         self.topology = InMemoryTopology(max_deliveries)
         self.connection = InMemoryConnection()
-        self._dead_letters = InMemoryDeadLetters()
+        self._dead_letters = InMemoryDeadLetters(self.connection)
         self._opened = Opened()
         self.topology.declare_all(self.connection)
 

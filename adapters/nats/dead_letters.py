@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import string
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import quote, unquote
 
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import APIError, NotFoundError
 
 from adapters.nats.connection import NatsConnection
@@ -108,6 +111,58 @@ class NatsDeadLetters(DeadLetters):
             raise RuntimeError("the NATS broker is closed")
         return self._connection.call(self._read(queue), READ_TIMEOUT_SECONDS)
 
+    def requeue(self, queue: str, letter_id: str) -> bool:
+        return self._settle(self._requeue(queue, letter_id))
+
+    def discard(self, queue: str, letter_id: str) -> bool:
+        return self._settle(self._discard(queue, letter_id))
+
+    def _settle(self, step: Coroutine[Any, Any, bool]) -> bool:
+        if self._connection.closed:
+            step.close()
+            raise RuntimeError("the NATS broker is closed")
+        return self._connection.call(step, READ_TIMEOUT_SECONDS)
+
+    async def _requeue(self, queue: str, letter_id: str) -> bool:
+        stored = await self._stored(queue, letter_id)
+        if stored is None:
+            return False
+        headers = {key.lower(): value for key, value in (stored.headers or {}).items()}
+        routing_key = headers.get(ROUTING_KEY_HEADER.lower(), "")
+        # The id keeps a second requeue of the same letter (a retry, a race) from adding it twice.
+        await self._connection.jetstream.publish(
+            self._topology.work_subject(routing_key),
+            stored.data or b"",
+            stream=self._topology.work_stream,
+            headers={MESSAGE_ID_HEADER: f"requeued-{queue}-{letter_id}"},
+        )
+        return await self._delete(letter_id)
+
+    async def _discard(self, queue: str, letter_id: str) -> bool:
+        if await self._stored(queue, letter_id) is None:
+            return False
+        return await self._delete(letter_id)
+
+    async def _stored(self, queue: str, letter_id: str) -> RawStreamMsg | None:
+        if not letter_id.isdigit():
+            return None
+        try:
+            stored = await self._connection.jetstream.get_msg(
+                self._topology.dead_stream, int(letter_id)
+            )
+        except NotFoundError:
+            return None
+        return stored if stored.subject == self._topology.dead_subject(queue) else None
+
+    async def _delete(self, letter_id: str) -> bool:
+        try:
+            await self._connection.jetstream.delete_msg(self._topology.dead_stream, int(letter_id))
+        except APIError as exc:
+            if exc.err_code != NO_MESSAGE_FOUND:
+                raise
+            return False
+        return True
+
     async def _read(self, queue: str) -> list[DeadLetter]:
         subject = self._topology.dead_subject(queue)
         letters: list[DeadLetter] = []
@@ -123,6 +178,7 @@ class NatsDeadLetters(DeadLetters):
             deliveries = headers.get(DELIVERIES_HEADER.lower(), "")
             letters.append(
                 DeadLetter(
+                    letter_id=str(stored.seq),
                     queue=headers.get(QUEUE_HEADER.lower(), queue),
                     routing_key=headers.get(ROUTING_KEY_HEADER.lower(), ""),
                     body=stored.data or b"",

@@ -7,6 +7,7 @@ broker's ``x-death`` record instead.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ def dead_letter_properties(reason: str, routing_key: str, attempts: int) -> Basi
     """The properties of a copy a consumer sets aside: persistent, with why and when."""
     return pika.BasicProperties(
         delivery_mode=PERSISTENT,
+        # The letter's id; a message the broker set aside keeps its own (the event id).
+        message_id=uuid.uuid4().hex,
         headers={
             REASON_HEADER: reason,
             ROUTING_KEY_HEADER: routing_key,
@@ -59,8 +62,62 @@ class RabbitMQDeadLetters(DeadLetters):
                 on_transient=lambda _error, _attempt: self._connection.drop(),
             )
 
+    def requeue(self, queue: str, letter_id: str) -> bool:
+        return self._take(queue, letter_id, requeue=True)
+
+    def discard(self, queue: str, letter_id: str) -> bool:
+        return self._take(queue, letter_id, requeue=False)
+
     def close(self) -> None:
         self._connection.close()
+
+    def _take(self, queue: str, letter_id: str, *, requeue: bool) -> bool:
+        """Find the letter among the queue's messages; publish its body again (confirmed) if
+        ``requeue``, then ack it. Not retried: a lost link leaves the letter where it was."""
+        if not letter_id:
+            return False
+        with self._connection.lock:
+            try:
+                return self._find_and_take(queue, letter_id, requeue=requeue)
+            except LINK_ERRORS:
+                self._connection.drop()
+                raise
+
+    def _find_and_take(self, queue: str, letter_id: str, *, requeue: bool) -> bool:
+        connection = self._connection.get()
+        self._topology.declare_dead_queue(connection, queue)
+        channel = connection.channel()
+        try:
+            while True:
+                method, properties, body = channel.basic_get(
+                    self._topology.dead_queue(queue), auto_ack=False
+                )
+                if method is None:
+                    return False
+                if properties.message_id != letter_id:
+                    continue
+                if requeue:
+                    routing_key = self._letter(queue, properties, body).routing_key
+                    publisher = connection.channel()
+                    publisher.confirm_delivery()
+                    publisher.basic_publish(
+                        self._topology.exchange,
+                        routing_key,
+                        body,
+                        pika.BasicProperties(
+                            content_type="application/json",
+                            delivery_mode=PERSISTENT,
+                            type=routing_key,
+                        ),
+                        mandatory=True,
+                    )
+                    publisher.close()
+                channel.basic_ack(method.delivery_tag)
+                return True
+        finally:
+            # Every other message the channel got goes back to the queue, untouched.
+            if channel.is_open:
+                channel.close()
 
     def _peek(self, queue: str) -> list[DeadLetter]:
         connection = self._connection.get()
@@ -100,6 +157,7 @@ class RabbitMQDeadLetters(DeadLetters):
             if failed_at is None:
                 failed_at = death.get("time")
         return DeadLetter(
+            letter_id=properties.message_id or "",
             queue=queue,
             routing_key=str(routing_key or ""),
             body=body,

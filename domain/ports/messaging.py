@@ -91,9 +91,12 @@ class Subscription(ABC):
 class DeadLetter:
     """Work a queue set aside, its body exactly as received, and why.
 
-    ``attempts`` and the failure times are ``None`` where the transport does not record them.
+    ``letter_id`` is the transport's name for it (stable between readings) for ``requeue`` and
+    ``discard``; ``attempts`` and the failure times are ``None`` where the transport does not
+    record them.
     """
 
+    letter_id: str
     queue: str
     routing_key: str
     body: bytes
@@ -112,11 +115,20 @@ class DeadLetter:
 
 
 class DeadLetters(ABC):
-    """Lists the work each queue set aside, for an operator to look at."""
+    """The work each queue set aside, for an operator to look at, requeue or discard."""
 
     @abstractmethod
     def of(self, queue: str) -> list[DeadLetter]:
         """What was dead-lettered from work queue ``queue``, oldest first; nothing is consumed."""
+
+    @abstractmethod
+    def requeue(self, queue: str, letter_id: str) -> bool:
+        """Publish the letter's body again to its routing key, then remove it; whether it was
+        there. The work is delivered afresh, with its attempts counted from one."""
+
+    @abstractmethod
+    def discard(self, queue: str, letter_id: str) -> bool:
+        """Remove the letter for good; whether it was there."""
 
 
 class MessageBroker(ABC):

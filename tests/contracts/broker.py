@@ -423,3 +423,39 @@ class DeadLettersContract:
         broker.work_queue(*INGESTION)
         assert dead_letters(broker, "graph") == []
         assert dead_letters(broker) == []
+
+    def test_a_requeued_letter_is_delivered_afresh_and_leaves_the_list(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        kept, requeued = uploaded(35), uploaded(36)
+        publisher = broker.publisher()
+        publisher.publish(kept)
+        publisher.publish(requeued)
+        for _ in range(2):
+            take(queue).dead_letter("the file was missing")
+        wait_for(lambda: len(dead_letters(broker)) == 2, 15, "the dead letters")
+        (letter,) = [d for d in dead_letters(broker) if d.event == requeued]
+        assert broker.dead_letters().requeue("ingestion", letter.letter_id)
+        again = take(queue, 15)
+        assert again.event == requeued
+        assert again.attempt == 1
+        again.ack()
+        assert [d.event for d in dead_letters(broker)] == [kept]
+        assert not broker.dead_letters().requeue("ingestion", letter.letter_id)
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
+
+    def test_a_discarded_letter_is_gone_for_good(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        broker.publisher().publish(uploaded(37))
+        take(queue).dead_letter("not wanted")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        (letter,) = dead_letters(broker)
+        assert not broker.dead_letters().discard("graph", letter.letter_id)
+        assert broker.dead_letters().discard("ingestion", letter.letter_id)
+        assert dead_letters(broker) == []
+        assert not broker.dead_letters().discard("ingestion", letter.letter_id)
+        assert not broker.dead_letters().requeue("ingestion", "no-such-letter")
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None

@@ -161,8 +161,14 @@ def test_closing_what_was_opened_closes_every_thing_despite_a_failure() -> None:
 def test_a_dead_letter_shows_its_event_or_none_for_a_malformed_body() -> None:
     event = DocumentUploaded(document_id=3, user_id=1, workspace_id=1, file_path="/f", version=1)
     good = DeadLetter(
-        queue="ingestion", routing_key=event.routing_key, body=encode(event), reason="failed"
+        letter_id="1",
+        queue="ingestion",
+        routing_key=event.routing_key,
+        body=encode(event),
+        reason="failed",
     )
-    bad = DeadLetter(queue="ingestion", routing_key=event.routing_key, body=b"\xff", reason="x")
+    bad = DeadLetter(
+        letter_id="2", queue="ingestion", routing_key=event.routing_key, body=b"\xff", reason="x"
+    )
     assert good.event == event
     assert bad.event is None
