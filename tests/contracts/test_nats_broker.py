@@ -173,6 +173,9 @@ def test_a_slow_status_listener_does_not_hold_up_the_others(
     for version in range(1, 6):
         publisher.publish(document_status(1, version))
     wait_for(lambda: len(quick) == 5, 10, "the quick listener")
+    # The slow listener's thread may be scheduled late on a busy machine, but never gets past
+    # the first event while it is stuck on it.
+    wait_for(lambda: len(blocked) == 1, 10, "the slow listener's first event")
     assert len(blocked) == 1
     release.set()
     wait_for(lambda: len(blocked) == 5, 10, "the slow listener catching up")
