@@ -116,11 +116,11 @@ def _raw_publisher(
     if settings.transport == "nats":
         import nats
 
-        from adapters.nats.topology import Topology
+        from adapters.nats.topology import NatsTopology
 
         loop = asyncio.new_event_loop()
         client = loop.run_until_complete(nats.connect(settings.nats_url))
-        subject = Topology(namespace).status_subject("document.status.updated")
+        subject = NatsTopology(namespace).status_subject("document.status.updated")
 
         async def publish_and_flush(body: bytes) -> None:
             await client.publish(subject, body)

@@ -145,13 +145,13 @@ def _remove_nats(url: str, namespace: str) -> None:
 
     import nats
 
-    from adapters.nats.topology import Topology
+    from adapters.nats.topology import NatsTopology
 
     async def remove() -> None:
         client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
         try:
             jetstream = client.jetstream()
-            topology = Topology(namespace)
+            topology = NatsTopology(namespace)
             for stream in (topology.work_stream, topology.dead_stream):
                 with contextlib.suppress(Exception):
                     await jetstream.delete_stream(stream)

@@ -197,6 +197,13 @@ STATUS_ROUTING_KEYS: tuple[str, ...] = tuple(
     key for key, cls in EVENT_TYPES.items() if cls.kind is DeliveryKind.STATUS
 )
 
+
+def is_status_routing_key(routing_key: str) -> bool:
+    """Whether ``routing_key`` is a status broadcast's (``<entity>.status.updated``)."""
+    entity, _, rest = routing_key.partition(".")
+    return bool(entity) and rest == "status.updated"
+
+
 # Each named work queue and the work requests bound to it; competing workers share a queue.
 WORK_QUEUES: dict[str, tuple[str, ...]] = {
     "provisioning": (WorkspaceCreated.routing_key,),

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 10.0
-# Between reconnect attempts to the same server.
+# Between reconnect attempts to the same server. nats-py reconnects on its own and waits a
+# fixed time between attempts, so the shared ``adapters.backoff`` policy cannot drive it.
 RECONNECT_WAIT_SECONDS = 1.0
 # A link that silently died (no reset) is noticed after about two missed pings.
 PING_INTERVAL_SECONDS = 10
@@ -65,6 +66,10 @@ class NatsConnection:
                 f"{exc or type(exc).__name__}"
             ) from exc
         self.jetstream: JetStreamContext = self.client.jetstream(timeout=api_timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def connected(self) -> bool:

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as CoreSubscription
 
+from adapters.messaging import deliver_status, notify, subscription_thread_name
 from adapters.nats.connection import NatsConnection
-from adapters.nats.topology import Topology
-from domain.errors import MalformedMessage
-from domain.events import DocumentStatusUpdated, WorkspaceStatusUpdated, decode
+from adapters.nats.topology import NatsTopology
 from domain.ports import Subscription
 from domain.ports.messaging import StatusListener
 
@@ -36,13 +35,13 @@ class _Signal(enum.Enum):
     STOP = "stop"
 
 
-class NatsStatusSubscription(Subscription):
+class NatsSubscription(Subscription):
     """Hears every status event of the namespace; ``on_resync`` after any gap."""
 
     def __init__(
         self,
         connection: NatsConnection,
-        topology: Topology,
+        topology: NatsTopology,
         on_event: StatusListener,
         on_resync: Callable[[], None] | None,
         *,
@@ -56,7 +55,11 @@ class NatsStatusSubscription(Subscription):
         self._inbox: queue.Queue[bytes | _Signal] = queue.Queue(maxsize=INBOX_LIMIT)
         self._behind = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name="nats-status", daemon=True)
+        self._thread = threading.Thread(
+            target=self._pump,
+            name=subscription_thread_name("nats", topology.namespace),
+            daemon=True,
+        )
         self._subscription = connection.call(self._subscribe(), 2 * api_timeout)
         connection.on_reconnected(self._on_reconnected)
         self._thread.start()
@@ -125,23 +128,7 @@ class NatsStatusSubscription(Subscription):
                 self._resync()
 
     def _dispatch(self, body: bytes) -> None:
-        try:
-            event = decode(body)
-        except MalformedMessage as exc:
-            log.warning("dropped a malformed status message: %s", exc)
-            return
-        if not isinstance(event, DocumentStatusUpdated | WorkspaceStatusUpdated):
-            log.warning("dropped a %s event sent as a status event", event.routing_key)
-            return
-        try:
-            self._on_event(event)
-        except Exception:  # one listener's bug must not end the subscription
-            log.exception("status listener failed")
+        deliver_status(body, self._on_event)
 
     def _resync(self) -> None:
-        if self._on_resync is None:
-            return
-        try:
-            self._on_resync()
-        except Exception:
-            log.exception("status resync listener failed")
+        notify(self._on_resync)

@@ -29,6 +29,8 @@ from nats.js.api import (
 )
 from nats.js.errors import APIError, NotFoundError
 
+from adapters.messaging import DEAD, STATUS, WORK
+
 log = logging.getLogger(__name__)
 
 _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
@@ -51,7 +53,7 @@ def check_routing_key(routing_key: str) -> str:
 
 
 @dataclass(frozen=True)
-class Topology:
+class NatsTopology:
     """The names of one namespace's subjects, streams and consumers."""
 
     namespace: str
@@ -65,27 +67,27 @@ class Topology:
 
     @property
     def work_stream(self) -> str:
-        return f"{self.namespace.upper()}_WORK"
+        return f"{self.namespace.upper()}_{WORK.upper()}"
 
     @property
     def dead_stream(self) -> str:
-        return f"{self.namespace.upper()}_DEAD"
+        return f"{self.namespace.upper()}_{DEAD.upper()}"
 
     @property
     def status_subjects(self) -> str:
-        return f"{self.namespace}.status.>"
+        return f"{self.namespace}.{STATUS}.>"
 
     def work_subject(self, routing_key: str) -> str:
-        return f"{self.namespace}.work.{check_routing_key(routing_key)}"
+        return f"{self.namespace}.{WORK}.{check_routing_key(routing_key)}"
 
     def routing_key_of_work(self, subject: str) -> str:
-        return subject.removeprefix(f"{self.namespace}.work.")
+        return subject.removeprefix(f"{self.namespace}.{WORK}.")
 
     def status_subject(self, routing_key: str) -> str:
-        return f"{self.namespace}.status.{check_routing_key(routing_key)}"
+        return f"{self.namespace}.{STATUS}.{check_routing_key(routing_key)}"
 
     def dead_subject(self, queue: str) -> str:
-        return f"{self.namespace}.dead.{check_queue_name(queue)}"
+        return f"{self.namespace}.{DEAD}.{check_queue_name(queue)}"
 
     def max_deliveries_advisory(self, queue: str) -> str:
         """Where JetStream announces a message of ``queue`` that ran out of deliveries."""
@@ -98,28 +100,23 @@ def check_queue_name(queue: str) -> str:
     return queue
 
 
-async def declare_streams(js: JetStreamContext, topology: Topology) -> None:
+async def declare_streams(js: JetStreamContext, topology: NatsTopology) -> None:
     """Create the work and dead-letter streams unless they exist (idempotent)."""
-    await _declare_stream(
-        js,
-        StreamConfig(
-            name=topology.work_stream,
-            subjects=[f"{topology.namespace}.work.>"],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        ),
+    streams = (
+        (topology.work_stream, WORK, RetentionPolicy.WORK_QUEUE),
+        (topology.dead_stream, DEAD, RetentionPolicy.LIMITS),
     )
-    await _declare_stream(
-        js,
-        StreamConfig(
-            name=topology.dead_stream,
-            subjects=[f"{topology.namespace}.dead.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        ),
-    )
+    for name, place, retention in streams:
+        await _declare_stream(
+            js,
+            StreamConfig(
+                name=name,
+                subjects=[f"{topology.namespace}.{place}.>"],
+                retention=retention,
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            ),
+        )
 
 
 async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -134,7 +131,7 @@ async def _declare_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 async def declare_consumer(
     js: JetStreamContext,
-    topology: Topology,
+    topology: NatsTopology,
     queue: str,
     routing_keys: Sequence[str],
     *,

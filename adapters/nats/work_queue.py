@@ -11,9 +11,10 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from adapters.messaging import exhausted
 from adapters.nats.connection import NatsConnection
 from adapters.nats.dead_letters import publish_dead_letter
-from adapters.nats.topology import Topology
+from adapters.nats.topology import NatsTopology
 from domain.errors import MalformedMessage
 from domain.events import Event, decode
 from domain.ports import Delivery, WorkQueue
@@ -40,7 +41,7 @@ class NatsDelivery(Delivery):
         if not self._queue._settle(self):
             return
         if self.attempt >= self._queue.max_deliveries:
-            self._queue._dead_letter(self.message, f"{reason} (after {self.attempt} deliveries)")
+            self._queue._dead_letter(self.message, exhausted(reason, self.attempt))
         else:
             # A negative acknowledgement makes JetStream deliver it again at once.
             self._queue._run("retry", self.message.nak())
@@ -56,7 +57,7 @@ class NatsWorkQueue(WorkQueue):
     def __init__(
         self,
         connection: NatsConnection,
-        topology: Topology,
+        topology: NatsTopology,
         name: str,
         subscription: JetStreamContext.PullSubscription,
         *,

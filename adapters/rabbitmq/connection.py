@@ -166,7 +166,7 @@ class ConnectionLoop:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        backoff = Backoff(initial=0.1, maximum=5.0)
+        backoff = Backoff()
         while not self._stop.is_set():
             if self._serve_one_connection():
                 backoff.reset()
@@ -211,7 +211,7 @@ class ConnectionLoop:
         return became_ready
 
 
-class SharedConnection:
+class RabbitMQConnection:
     """A lazily opened connection for callers that take turns under ``lock``.
 
     An idle ``BlockingConnection`` answers no heartbeats, so the broker may have closed it

@@ -12,16 +12,17 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.exceptions import NackError, UnroutableError
 from pika.spec import Basic
 
-from adapters.backoff import Backoff
-from adapters.rabbitmq.connection import LINK_ERRORS, SharedConnection, connection_parameters
-from adapters.rabbitmq.topology import Topology
+from adapters.backoff import Backoff, retry_once
+from adapters.messaging import connection_name
+from adapters.rabbitmq.connection import LINK_ERRORS, RabbitMQConnection, connection_parameters
+from adapters.rabbitmq.dead_letters import PERSISTENT
+from adapters.rabbitmq.topology import RabbitMQTopology
 from domain.errors import PublishFailed
-from domain.events import STATUS_ROUTING_KEYS, DeliveryKind, Event, encode
+from domain.events import DeliveryKind, Event, encode
 from domain.ports import MessagePublisher
 
 log = logging.getLogger(__name__)
 
-PERSISTENT = 2
 # How long a batch waits for the broker's confirms before it counts as not taken.
 BATCH_CONFIRM_SECONDS = 30.0
 _BATCH_ERRORS: tuple[type[Exception], ...] = (*LINK_ERRORS, TimeoutError)
@@ -31,13 +32,31 @@ class _BatchRefused(Exception):
     """The broker refused (nacked) or returned a message of the batch."""
 
 
+def select_pipelined_confirms(
+    channel: BlockingChannel,
+    on_confirm: Callable[[Any], None],
+    on_selected: Callable[[Any], None],
+) -> None:
+    """Put ``channel`` in confirm mode with ``on_confirm`` hearing every ack and nack.
+
+    pika's ``BlockingChannel.confirm_delivery`` (checked against pika 1.4.4) makes each
+    ``basic_publish`` wait for its own confirm and offers no callback, and ``BlockingChannel``
+    has no public way to pipeline confirms; the underlying asynchronous ``pika.channel.Channel``
+    has one, public there (``confirm_delivery(ack_nack_callback, callback)``), reachable only
+    through the private ``_impl``. This is the one place the transport touches it.
+    ``on_selected`` runs once the broker has answered ``Confirm.Select``, while ``channel``'s
+    connection processes its events.
+    """
+    channel._impl.confirm_delivery(ack_nack_callback=on_confirm, callback=on_selected)
+
+
 class _PipelinedConfirms:
     """A channel in confirm mode that publishes a whole batch, then waits for its confirms once.
 
     pika's ``BlockingChannel`` in confirm mode waits for each message's confirm before the
-    next publish. This channel is put in confirm mode on pika's underlying channel with a
-    callback of its own, so that a batch is sent in one go and its acks (often one, with
-    ``multiple``) are collected afterwards. Not a transaction: RabbitMQ does not report a
+    next publish. This channel is put in confirm mode with a callback of its own
+    (``select_pipelined_confirms``), so that a batch is sent in one go and its acks (often one,
+    with ``multiple``) are collected afterwards. Not a transaction: RabbitMQ does not report a
     quorum queue's rejections (``x-overflow: reject-publish``) at ``tx.commit``, while a
     confirm-mode nack does report them.
     """
@@ -50,9 +69,7 @@ class _PipelinedConfirms:
         self._refusals: list[str] = []
         self._selected = False
         self.channel.add_on_return_callback(self._on_return)
-        self.channel._impl.confirm_delivery(
-            ack_nack_callback=self._on_confirm, callback=self._on_selected
-        )
+        select_pipelined_confirms(self.channel, self._on_confirm, self._on_selected)
         self._wait_until(lambda: self._selected, "confirm mode")
 
     @property
@@ -132,15 +149,15 @@ class RabbitMQPublisher(MessagePublisher):
     """
 
     def __init__(self, rabbitmq_url: str, exchange: str, *, max_deliveries: int = 5) -> None:
-        self._topology = Topology(exchange, max_deliveries)
-        self._link = SharedConnection(
-            connection_parameters(rabbitmq_url, f"insighthub publisher ({exchange})"),
+        self._topology = RabbitMQTopology(exchange, max_deliveries)
+        self._link = RabbitMQConnection(
+            connection_parameters(rabbitmq_url, connection_name("publisher", exchange)),
             on_open=self._topology.declare_all,
         )
         self._channel: BlockingChannel | None = None
         self._channel_connection: BlockingConnection | None = None
         self._batches: _PipelinedConfirms | None = None
-        self._backoff = Backoff(initial=0.05, maximum=2.0)
+        self._backoff = Backoff()
         self._closed = False
 
     @property
@@ -171,33 +188,19 @@ class RabbitMQPublisher(MessagePublisher):
         with self._link.lock:
             if self._closed:
                 raise PublishFailed("the publisher is closed")
-            failure: Exception | None = None
-            for attempt in (1, 2):
-                if attempt == 2:
-                    time.sleep(self._backoff.next_delay())
-                try:
-                    self._batch_channel().publish(self.exchange, messages)
-                except _BatchRefused as exc:
-                    # The rest of the batch may have been taken: the caller sends it all again.
-                    raise PublishFailed(f"rabbitmq did not take a batch: {exc}") from None
-                except _BATCH_ERRORS as exc:
-                    failure = exc
-                    log.warning(
-                        "rabbitmq batch publish failed",
-                        extra={"events": len(messages), "attempt": attempt, "error": repr(exc)},
-                    )
-                    self._drop_channels()
-                    continue
-                self._backoff.reset()
-                return
-            raise PublishFailed(
-                f"rabbitmq did not confirm a batch of {len(messages)} on {self.exchange!r}: "
-                f"{failure!r}"
-            ) from failure
-
-    def publish_raw(self, routing_key: str, body: bytes) -> None:
-        """Publish ``body`` as it is, valid or not, as a foreign producer could."""
-        self._publish(routing_key, body, mandatory=routing_key not in STATUS_ROUTING_KEYS)
+            try:
+                self._retry_once(
+                    lambda: self._batch_channel().publish(self.exchange, messages),
+                    {"events": len(messages)},
+                )
+            except _BatchRefused as exc:
+                # The rest of the batch may have been taken: the caller sends it all again.
+                raise PublishFailed(f"rabbitmq did not take a batch: {exc}") from None
+            except _BATCH_ERRORS as exc:
+                raise PublishFailed(
+                    f"rabbitmq did not confirm a batch of {len(messages)} on "
+                    f"{self.exchange!r}: {exc!r}"
+                ) from exc
 
     def close(self) -> None:
         with self._link.lock:
@@ -208,39 +211,41 @@ class RabbitMQPublisher(MessagePublisher):
         self, routing_key: str, body: bytes, *, mandatory: bool, message_id: str | None = None
     ) -> None:
         properties = _properties(routing_key, message_id)
+
+        def publish() -> None:
+            channel = self._confirming_channel()
+            # Refusals are answers, not link failures: raised as they are, never retried.
+            try:
+                channel.basic_publish(
+                    self.exchange, routing_key, body, properties, mandatory=mandatory
+                )
+            except UnroutableError:
+                raise PublishFailed(
+                    f"no queue is bound to {routing_key!r} on exchange {self.exchange!r}"
+                ) from None
+            except NackError:
+                raise PublishFailed(f"the broker refused the message for {routing_key!r}") from None
+
         with self._link.lock:
             if self._closed:
                 raise PublishFailed("the publisher is closed")
-            failure: Exception | None = None
-            for attempt in (1, 2):
-                if attempt == 2:
-                    time.sleep(self._backoff.next_delay())
-                try:
-                    channel = self._confirming_channel()
-                    channel.basic_publish(
-                        self.exchange, routing_key, body, properties, mandatory=mandatory
-                    )
-                except UnroutableError:
-                    raise PublishFailed(
-                        f"no queue is bound to {routing_key!r} on exchange {self.exchange!r}"
-                    ) from None
-                except NackError:
-                    raise PublishFailed(
-                        f"the broker refused the message for {routing_key!r}"
-                    ) from None
-                except LINK_ERRORS as exc:
-                    failure = exc
-                    log.warning(
-                        "rabbitmq publish failed",
-                        extra={"routing_key": routing_key, "attempt": attempt, "error": repr(exc)},
-                    )
-                    self._drop_channels()
-                    continue
-                self._backoff.reset()
-                return
-            raise PublishFailed(
-                f"rabbitmq did not confirm {routing_key!r} on {self.exchange!r}: {failure!r}"
-            ) from failure
+            try:
+                self._retry_once(publish, {"routing_key": routing_key})
+            except LINK_ERRORS as exc:
+                raise PublishFailed(
+                    f"rabbitmq did not confirm {routing_key!r} on {self.exchange!r}: {exc!r}"
+                ) from exc
+
+    def _retry_once(self, publish: Callable[[], None], about: dict[str, object]) -> None:
+        """Run ``publish``; after a link failure, on a new connection once more."""
+
+        def on_failure(error: Exception, attempt: int) -> None:
+            log.warning(
+                "rabbitmq publish failed", extra={**about, "attempt": attempt, "error": repr(error)}
+            )
+            self._drop_channels()
+
+        retry_once(publish, transient=_BATCH_ERRORS, backoff=self._backoff, on_transient=on_failure)
 
     def _confirming_channel(self) -> BlockingChannel:
         connection = self._link.get()

@@ -18,20 +18,18 @@ from typing import Any
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.exceptions import ChannelClosedByBroker
 
+from adapters.messaging import DEAD, check_max_deliveries
 from domain.events import WORK_QUEUES
 
 log = logging.getLogger(__name__)
 
+# Every status routing key (see ``domain.events.is_status_routing_key``).
 STATUS_BINDING = "*.status.updated"
 PRECONDITION_FAILED = 406
 
-# Headers a dead letter set aside by a consumer carries, so an operator can tell why.
-REASON_HEADER = "x-insighthub-dead-letter-reason"
-ROUTING_KEY_HEADER = "x-insighthub-original-routing-key"
-
 
 @dataclass(frozen=True, slots=True)
-class Topology:
+class RabbitMQTopology:
     """The names and arguments of one deployment's exchanges and queues."""
 
     exchange: str
@@ -40,8 +38,7 @@ class Topology:
     def __post_init__(self) -> None:
         if not self.exchange:
             raise ValueError("the exchange name must not be empty")
-        if self.max_deliveries < 1:
-            raise ValueError(f"max_deliveries must be at least 1, got {self.max_deliveries}")
+        check_max_deliveries(self.max_deliveries)
 
     @property
     def dead_letter_exchange(self) -> str:
@@ -51,7 +48,7 @@ class Topology:
         return f"{self.exchange}.{name}"
 
     def dead_queue(self, name: str) -> str:
-        return f"{self.exchange}.{name}.dead"
+        return f"{self.exchange}.{name}.{DEAD}"
 
     def work_queue_arguments(self, name: str) -> dict[str, Any]:
         return {

@@ -1,6 +1,8 @@
 """The capabilities the core needs from the outside world, as small abstract classes."""
 
 from domain.ports.messaging import (
+    DeadLetter,
+    DeadLetters,
     Delivery,
     MessageBroker,
     MessagePublisher,
@@ -12,6 +14,8 @@ from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 
 __all__ = [
+    "DeadLetter",
+    "DeadLetters",
     "Delivery",
     "DocumentLeases",
     "FileStorage",

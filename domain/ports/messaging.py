@@ -6,14 +6,19 @@ Two delivery semantics, both implemented by every transport:
   acknowledges it once the outcome is recorded; unacknowledged work is delivered again, and
   work that keeps failing is dead-lettered after a bounded number of deliveries;
 * a **status broadcast** hands every status event to every subscribed instance.
+
+Dead-lettered work is kept by the transport where an operator can list it (``DeadLetters``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from domain.events import Event, StatusEvent
+from domain.errors import MalformedMessage
+from domain.events import Event, StatusEvent, decode
 
 StatusListener = Callable[[StatusEvent], None]
 
@@ -82,6 +87,50 @@ class Subscription(ABC):
         """Stop listening."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetter:
+    """Work a queue set aside, its body exactly as received, and why.
+
+    ``letter_id`` is the transport's name for it (stable between readings) for ``requeue`` and
+    ``discard``; ``attempts`` and the failure times are ``None`` where the transport does not
+    record them.
+    """
+
+    letter_id: str
+    queue: str
+    routing_key: str
+    body: bytes
+    reason: str
+    attempts: int | None = None
+    first_failed_at: datetime | None = None
+    last_failed_at: datetime | None = None
+
+    @property
+    def event(self) -> Event | None:
+        """The work request the body holds, or ``None`` when the body is malformed."""
+        try:
+            return decode(self.body)
+        except MalformedMessage:
+            return None
+
+
+class DeadLetters(ABC):
+    """The work each queue set aside, for an operator to look at, requeue or discard."""
+
+    @abstractmethod
+    def of(self, queue: str) -> list[DeadLetter]:
+        """What was dead-lettered from work queue ``queue``, oldest first; nothing is consumed."""
+
+    @abstractmethod
+    def requeue(self, queue: str, letter_id: str) -> bool:
+        """Publish the letter's body again to its routing key, then remove it; whether it was
+        there. The work is delivered afresh, with its attempts counted from one."""
+
+    @abstractmethod
+    def discard(self, queue: str, letter_id: str) -> bool:
+        """Remove the letter for good; whether it was there."""
+
+
 class MessageBroker(ABC):
     """Opens publishers, work queues and status subscriptions on one transport."""
 
@@ -102,6 +151,10 @@ class MessageBroker(ABC):
         ``on_resync`` is called after the subscription recovers from a gap in which events
         may have been missed, so that the listener can reload the truth.
         """
+
+    @abstractmethod
+    def dead_letters(self) -> DeadLetters:
+        """The dead-lettered work of this transport's queues."""
 
     def close(self) -> None:
         """Release every connection this broker opened."""

@@ -1,16 +1,19 @@
-"""The transport contract: one base class, subclassed per transport (memory, RabbitMQ, NATS, Redis).
+"""The transport contracts, one base class each, subclassed per transport (memory, RabbitMQ,
+NATS, Redis): ``BrokerContract`` for the broker, ``DeadLettersContract`` for its dead letters.
 
 A subclass provides ``make_broker``: a factory of brokers that share one private namespace
 (exchange, stream or key prefix) for the test, optionally connected through a ``TcpProxy``,
 with a short redelivery timeout (``REDELIVERY_SECONDS``) and ``MAX_DELIVERIES`` attempts.
+Raw bodies, valid or not, are published with each transport's own client (``publish_raw``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol
+from collections.abc import Callable
+from datetime import timedelta
+from typing import ClassVar
 
 import pytest
 
@@ -21,45 +24,21 @@ from domain.events import (
     Event,
     StatusEvent,
     WorkspaceStatusUpdated,
+    encode,
+    utc_now,
 )
-from domain.ports import MessagePublisher, Subscription, WorkQueue
-from domain.ports.messaging import StatusListener
+from domain.ports import DeadLetter, Delivery, MessageBroker, WorkQueue
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 from tests.support.proxy import TcpProxy
+from tests.support.raw_messages import publish_raw
 
 MAX_DELIVERIES = 3
 REDELIVERY_SECONDS = 1.0
 INGESTION = ("ingestion", ("document.uploaded",))
 
 
-class DeadLetterView(Protocol):
-    @property
-    def body(self) -> bytes: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
-class OperableBroker(Protocol):
-    """The port, plus what the contract needs beyond it: raw publishing, a look at dead letters."""
-
-    def publisher(self) -> MessagePublisher: ...
-
-    def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue: ...
-
-    def subscribe_status(
-        self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
-    ) -> Subscription: ...
-
-    def close(self) -> None: ...
-
-    def publish_raw(self, routing_key: str, body: bytes) -> None: ...
-
-    def dead_letters(self, queue: str) -> Sequence[DeadLetterView]: ...
-
-
-BrokerFactory = Callable[..., OperableBroker]
+BrokerFactory = Callable[..., MessageBroker]
 
 
 def uploaded(n: int) -> DocumentUploaded:
@@ -89,6 +68,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def dead_letters(broker: MessageBroker, queue: str = "ingestion") -> list[DeadLetter]:
+    return broker.dead_letters().of(queue)
 
 
 def drain(queue: WorkQueue, count: int, timeout: float) -> list[Event]:
@@ -193,12 +176,12 @@ class BrokerContract:
             b"\xff\xfe\x00binary",
         ]
         for body in bad:
-            broker.publish_raw("document.uploaded", body)
+            publish_raw(broker, "document.uploaded", body)
         good = uploaded(9)
         broker.publisher().publish(good)
         assert drain(queue, 1, 15) == [good]
-        wait_for(lambda: len(broker.dead_letters("ingestion")) >= len(bad), 15, "dead letters")
-        dead = broker.dead_letters("ingestion")
+        wait_for(lambda: len(dead_letters(broker)) >= len(bad), 15, "dead letters")
+        dead = dead_letters(broker)
         assert sorted(d.body for d in dead) == sorted(bad)
         assert all(d.reason for d in dead)
 
@@ -226,7 +209,7 @@ class BrokerContract:
                 delivery.ack()
         assert good_seen
         assert attempts == list(range(1, MAX_DELIVERIES + 1))
-        wait_for(lambda: len(broker.dead_letters("ingestion")) == 1, 15, "the dead letter")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
         assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
 
     def test_status_broadcast_reaches_every_subscriber_instance(
@@ -358,3 +341,121 @@ class BrokerContract:
 
     def server_address(self) -> tuple[str, int]:
         raise NotImplementedError
+
+
+def take(queue: WorkQueue, timeout: float = 10) -> Delivery:
+    delivery = queue.receive(timeout=timeout)
+    assert delivery is not None, f"nothing delivered within {timeout}s"
+    return delivery
+
+
+class DeadLettersContract:
+    """What an operator learns from ``DeadLetters`` on every transport."""
+
+    @pytest.fixture
+    def make_broker(self) -> BrokerFactory:
+        raise NotImplementedError
+
+    def test_a_dead_lettered_request_is_listed_with_its_event_and_reason(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        event = uploaded(31)
+        broker.publisher().publish(event)
+        take(queue).dead_letter("no handler for it")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        (letter,) = dead_letters(broker)
+        assert letter.queue == "ingestion"
+        assert letter.routing_key == "document.uploaded"
+        assert letter.event == event
+        assert letter.body == encode(event)
+        assert letter.reason == "no handler for it"
+        assert letter.attempts in (None, 1)
+        if letter.last_failed_at is not None:
+            assert abs(letter.last_failed_at - utc_now()) < timedelta(minutes=1)
+
+    def test_listing_consumes_nothing_and_every_instance_sees_the_same(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        broker.publisher().publish(uploaded(32))
+        take(queue).dead_letter("set aside")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        assert dead_letters(broker) == dead_letters(broker)
+        assert dead_letters(make_broker()) == dead_letters(broker)
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
+
+    def test_exhausted_work_records_its_attempts_and_failure_times(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        broker.publisher().publish(uploaded(33))
+        for _ in range(MAX_DELIVERIES):
+            take(queue, 10 + REDELIVERY_SECONDS).retry("keeps failing")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        (letter,) = dead_letters(broker)
+        assert letter.reason.startswith("keeps failing")
+        assert letter.attempts in (None, MAX_DELIVERIES)
+        if letter.first_failed_at is not None and letter.last_failed_at is not None:
+            assert letter.first_failed_at <= letter.last_failed_at
+
+    def test_a_malformed_body_is_kept_as_it_came_with_no_event(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        good = uploaded(34)
+        broker.publisher().publish(good)  # declares the topology a foreign producer relies on
+        assert drain(queue, 1, 10) == [good]
+        publish_raw(broker, "document.uploaded", b"\xff not json")
+        assert queue.receive(timeout=2) is None
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        (letter,) = dead_letters(broker)
+        assert letter.body == b"\xff not json"
+        assert letter.event is None
+        assert "json" in letter.reason.lower()
+
+    def test_a_queue_without_dead_letters_lists_none(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        broker.work_queue(*INGESTION)
+        assert dead_letters(broker, "graph") == []
+        assert dead_letters(broker) == []
+
+    def test_a_requeued_letter_is_delivered_afresh_and_leaves_the_list(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        kept, requeued = uploaded(35), uploaded(36)
+        publisher = broker.publisher()
+        publisher.publish(kept)
+        publisher.publish(requeued)
+        for _ in range(2):
+            take(queue).dead_letter("the file was missing")
+        wait_for(lambda: len(dead_letters(broker)) == 2, 15, "the dead letters")
+        (letter,) = [d for d in dead_letters(broker) if d.event == requeued]
+        assert broker.dead_letters().requeue("ingestion", letter.letter_id)
+        again = take(queue, 15)
+        assert again.event == requeued
+        assert again.attempt == 1
+        again.ack()
+        assert [d.event for d in dead_letters(broker)] == [kept]
+        assert not broker.dead_letters().requeue("ingestion", letter.letter_id)
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
+
+    def test_a_discarded_letter_is_gone_for_good(self, make_broker: BrokerFactory) -> None:
+        broker = make_broker()
+        queue = broker.work_queue(*INGESTION)
+        broker.publisher().publish(uploaded(37))
+        take(queue).dead_letter("not wanted")
+        wait_for(lambda: len(dead_letters(broker)) == 1, 15, "the dead letter")
+        (letter,) = dead_letters(broker)
+        assert not broker.dead_letters().discard("graph", letter.letter_id)
+        assert broker.dead_letters().discard("ingestion", letter.letter_id)
+        assert dead_letters(broker) == []
+        assert not broker.dead_letters().discard("ingestion", letter.letter_id)
+        assert not broker.dead_letters().requeue("ingestion", "no-such-letter")
+        assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None

@@ -7,10 +7,15 @@ from typing import Any
 import pytest
 
 from adapters.memory.broker import InMemoryBroker
-from tests.contracts.broker import MAX_DELIVERIES, BrokerContract, BrokerFactory
+from tests.contracts.broker import (
+    MAX_DELIVERIES,
+    BrokerContract,
+    BrokerFactory,
+    DeadLettersContract,
+)
 
 
-class TestInMemoryBroker(BrokerContract):
+class TestInMemoryBroker(BrokerContract, DeadLettersContract):
     supports_connection_cut = False
 
     @pytest.fixture

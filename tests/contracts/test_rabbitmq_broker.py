@@ -8,14 +8,19 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.rabbitmq.broker import RabbitMQBroker
-from tests.contracts.broker import MAX_DELIVERIES, BrokerContract, BrokerFactory
+from tests.contracts.broker import (
+    MAX_DELIVERIES,
+    BrokerContract,
+    BrokerFactory,
+    DeadLettersContract,
+)
 from tests.support.proxy import TcpProxy
 from tests.support.rabbitmq import HOST, PORT, URL, delete_topology
 
 pytestmark = pytest.mark.rabbitmq
 
 
-class TestRabbitMQBroker(BrokerContract):
+class TestRabbitMQBroker(BrokerContract, DeadLettersContract):
     @pytest.fixture
     def make_broker(self) -> Iterator[BrokerFactory]:
         exchange = f"test-{uuid.uuid4().hex}"

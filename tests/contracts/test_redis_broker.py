@@ -20,6 +20,7 @@ from tests.contracts.broker import (
     REDELIVERY_SECONDS,
     BrokerContract,
     BrokerFactory,
+    DeadLettersContract,
     document_status,
     drain,
     uploaded,
@@ -69,7 +70,7 @@ def _factory(namespace: str, brokers: list[RedisBroker]) -> BrokerFactory:
     return make
 
 
-class TestRedisBroker(BrokerContract):
+class TestRedisBroker(BrokerContract, DeadLettersContract):
     @pytest.fixture
     def make_broker(self, namespace: str, open_brokers: list[RedisBroker]) -> BrokerFactory:
         return _factory(namespace, open_brokers)
@@ -89,7 +90,7 @@ def test_acknowledged_entries_are_deleted_from_the_stream(make: BrokerFactory) -
     queue = broker.work_queue(*INGESTION)
     broker.publisher().publish(uploaded(1))
     assert len(drain(queue, 1, 10)) == 1
-    assert broker.client.xlen(broker.work_stream("document.uploaded")) == 0
+    assert broker.connection.client.xlen(broker.topology.work_stream("document.uploaded")) == 0
 
 
 def test_a_stream_shared_by_two_queues_keeps_entries_until_both_are_done(
@@ -102,10 +103,10 @@ def test_a_stream_shared_by_two_queues_keeps_entries_until_both_are_done(
     event = uploaded(2)
     broker.publisher().publish(event)
     assert drain(ingestion, 1, 10) == [event]
-    stream = broker.work_stream("document.uploaded")
-    assert broker.client.xlen(stream) == 1, "the audit queue has not read it yet"
+    stream = broker.topology.work_stream("document.uploaded")
+    assert broker.connection.client.xlen(stream) == 1, "the audit queue has not read it yet"
     assert drain(audit, 1, 10) == [event]
-    assert broker.client.xlen(stream) == 0
+    assert broker.connection.client.xlen(stream) == 0
 
 
 def test_a_consumer_that_keeps_dying_gets_its_work_dead_lettered(make: BrokerFactory) -> None:
@@ -124,7 +125,7 @@ def test_a_consumer_that_keeps_dying_gets_its_work_dead_lettered(make: BrokerFac
     assert attempts == list(range(1, MAX_DELIVERIES + 1))
     survivor = broker.work_queue(*INGESTION)
     assert survivor.receive(timeout=REDELIVERY_SECONDS + 1.5) is None
-    (dead,) = broker.dead_letters("ingestion")
+    (dead,) = broker.dead_letters().of("ingestion")
     assert dead.routing_key == "document.uploaded"
     assert f"after {MAX_DELIVERIES} deliveries" in dead.reason
 
@@ -136,7 +137,7 @@ def test_dead_letter_reports_the_reason_and_keeps_the_body(make: BrokerFactory) 
     delivery = queue.receive(timeout=10)
     assert delivery is not None
     delivery.dead_letter("no handler for it")
-    (dead,) = broker.dead_letters("ingestion")
+    (dead,) = broker.dead_letters().of("ingestion")
     assert dead.reason == "no handler for it"
     assert b'"document_id":4' in dead.body
     assert queue.receive(timeout=REDELIVERY_SECONDS + 1) is None
@@ -150,7 +151,7 @@ def test_settling_twice_changes_nothing(make: BrokerFactory) -> None:
     assert delivery is not None
     delivery.ack()
     delivery.dead_letter("too late")
-    assert broker.dead_letters("ingestion") == []
+    assert broker.dead_letters().of("ingestion") == []
 
 
 def test_a_queue_survives_its_streams_being_wiped(make: BrokerFactory, namespace: str) -> None:
@@ -158,7 +159,7 @@ def test_a_queue_survives_its_streams_being_wiped(make: BrokerFactory, namespace
     assert isinstance(broker, RedisBroker)
     queue = broker.work_queue(*INGESTION)
     # What a restart of a server that keeps nothing on disk looks like to a consumer.
-    broker.client.delete(broker.work_stream("document.uploaded"))
+    broker.connection.client.delete(broker.topology.work_stream("document.uploaded"))
     assert queue.receive(timeout=0.2) is None
     event = uploaded(6)
     broker.publisher().publish(event)

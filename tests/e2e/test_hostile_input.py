@@ -31,6 +31,7 @@ from domain.status import DocumentProcessingStatus
 from entrypoints.server.sockets import MAX_SOCKETS_PER_USER
 from tests.e2e.conftest import GOOD_TEXT, ServerProcess
 from tests.faults.harness import Deployment
+from tests.support.raw_messages import publish_raw
 from tests.support.ws_client import StatusClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.slow]
@@ -137,12 +138,12 @@ HOSTILE_BODIES = {
 @pytest.mark.parametrize("kind", sorted(HOSTILE_BODIES))
 def test_a_hostile_work_body_is_dead_lettered_with_its_reason(stage: Stage, kind: str) -> None:
     broker: Any = stage.deployment.container.broker()
-    before = len(broker.dead_letters("ingestion"))
-    broker.publish_raw("document.uploaded", HOSTILE_BODIES[kind])
+    before = len(broker.dead_letters().of("ingestion"))
+    publish_raw(broker, "document.uploaded", HOSTILE_BODIES[kind])
     deadline = time.monotonic() + 30
-    while len(broker.dead_letters("ingestion")) == before and time.monotonic() < deadline:
+    while len(broker.dead_letters().of("ingestion")) == before and time.monotonic() < deadline:
         time.sleep(0.2)
-    letters = broker.dead_letters("ingestion")
+    letters = broker.dead_letters().of("ingestion")
     assert len(letters) == before + 1
     reason = letters[-1].reason.lower()
     assert any(word in reason for word in ("json", "field", "exceeds", "schema")), reason
@@ -152,7 +153,7 @@ def test_a_hostile_work_body_is_dead_lettered_with_its_reason(stage: Stage, kind
 @pytest.mark.parametrize("kind", sorted(HOSTILE_BODIES))
 def test_a_hostile_status_body_is_dropped_and_logged(stage: Stage, kind: str) -> None:
     broker: Any = stage.deployment.container.broker()
-    broker.publish_raw("document.status.updated", HOSTILE_BODIES[kind])
+    publish_raw(broker, "document.status.updated", HOSTILE_BODIES[kind])
     deadline = time.monotonic() + 20
     while "malformed status message" not in stage.server.log() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -165,9 +166,9 @@ def test_an_unknown_routing_key_reaches_no_one_and_harms_nothing(stage: Stage) -
     body = json.dumps({"schema": 1, "routing_key": "document.exploded"}).encode()
     # Work nobody consumes is refused to its producer, with the key named.
     with pytest.raises(PublishFailed, match=r"document\.exploded"):
-        broker.publish_raw("document.exploded", body)
+        publish_raw(broker, "document.exploded", body)
     # The broadcast binding takes any "*.status.updated"; the server drops what it cannot use.
-    broker.publish_raw("secret.status.updated", body)
+    publish_raw(broker, "secret.status.updated", body)
     deadline = time.monotonic() + 20
     while "unknown routing key" not in stage.server.log() and time.monotonic() < deadline:
         time.sleep(0.2)

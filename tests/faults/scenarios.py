@@ -14,6 +14,7 @@ from typing import Any
 
 from domain.events import DocumentUploaded, Event, StatusEvent, entity_key
 from tests.faults.harness import Deployment, Figures
+from tests.support.raw_messages import publish_raw
 
 Scenario = Callable[[str], Figures]
 
@@ -178,8 +179,8 @@ def poison_message(transport: str) -> Figures:
         def poison(n: int) -> None:
             if n % 4 == 0:
                 body = POISON_BODIES[(n // 4) % len(POISON_BODIES)]
-                broker.publish_raw("document.uploaded", body)
-                broker.publish_raw("document.status.updated", body)
+                publish_raw(broker, "document.uploaded", body)
+                publish_raw(broker, "document.status.updated", body)
                 d.notes.append("poison work + status body published")
 
         d.stream(server, targets, 16, 0.1, during=poison)

@@ -16,6 +16,7 @@ from tests.contracts.broker import INGESTION, document_status, drain, uploaded, 
 from tests.support.processes import free_port
 from tests.support.proxy import TcpProxy
 from tests.support.rabbitmq import delete_topology
+from tests.support.raw_messages import publish_raw
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -126,7 +127,7 @@ def test_a_long_job_keeps_its_connection_alive(make_broker: BrokerMaker) -> None
     delivery.ack()
 
     assert queue.receive(timeout=2) is None, "the acknowledged job was delivered again"
-    assert broker.dead_letters("ingestion") == []
+    assert broker.dead_letters().of("ingestion") == []
 
 
 def test_consumers_that_crash_holding_work_get_it_dead_lettered_by_the_broker(
@@ -144,8 +145,8 @@ def test_consumers_that_crash_holding_work_get_it_dead_lettered_by_the_broker(
         crashing.close()  # dies without settling
 
     assert attempts == [1, 2]
-    wait_for(lambda: len(broker.dead_letters("ingestion")) == 1, 15, "the dead letter")
-    (dead,) = broker.dead_letters("ingestion")
+    wait_for(lambda: len(broker.dead_letters().of("ingestion")) == 1, 15, "the dead letter")
+    (dead,) = broker.dead_letters().of("ingestion")
     assert dead.body == encode(event)
     assert "delivery_limit" in dead.reason
     assert dead.routing_key == "document.uploaded"
@@ -162,10 +163,10 @@ def test_dead_lettering_keeps_the_original_body_and_the_reason(make_broker: Brok
 
     delivery.dead_letter("the file is gone")
 
-    assert broker.dead_letters("ingestion")[0].reason == "the file is gone"
-    assert broker.dead_letters("ingestion")[0].body == encode(event)
+    assert broker.dead_letters().of("ingestion")[0].reason == "the file is gone"
+    assert broker.dead_letters().of("ingestion")[0].body == encode(event)
     # Looking does not consume.
-    assert len(broker.dead_letters("ingestion")) == 1
+    assert len(broker.dead_letters().of("ingestion")) == 1
     assert queue.receive(timeout=1) is None
 
 
@@ -187,7 +188,7 @@ def test_a_malformed_status_message_is_dropped_and_the_subscription_carries_on(
     broker = make_broker()
     heard: list[StatusEvent] = []
     subscription = broker.subscribe_status(heard.append)
-    broker.publish_raw("document.status.updated", b"{not json")
+    publish_raw(broker, "document.status.updated", b"{not json")
     good = document_status(1, 2)
     broker.publisher().publish(good)
 

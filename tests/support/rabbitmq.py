@@ -1,4 +1,4 @@
-"""RabbitMQ test helpers: a private status queue to read from, and topology clean-up."""
+"""RabbitMQ test helpers: a private status queue to read from, raw publishing, clean-up."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import time
 from typing import Any
 
 import pika
-from pika.exceptions import AMQPError
+from pika.exceptions import AMQPError, UnroutableError
 
-from domain.events import WORK_QUEUES
+from adapters.rabbitmq.topology import RabbitMQTopology
+from domain.errors import PublishFailed
+from domain.events import WORK_QUEUES, is_status_routing_key
 
 HOST, PORT = "127.0.0.1", 5672
 URL = "amqp://guest:guest@{host}:{port}/%2F"
@@ -58,3 +60,27 @@ class StatusQueue:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def publish_raw(url: str, topology: RabbitMQTopology, routing_key: str, body: bytes) -> None:
+    """Publish ``body`` into the deployment (declared if need be), confirmed; work nobody is
+    bound to is refused."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        topology.declare_all(connection)
+        channel = connection.channel()
+        channel.confirm_delivery()
+        try:
+            channel.basic_publish(
+                topology.exchange,
+                routing_key,
+                body,
+                pika.BasicProperties(delivery_mode=2),
+                mandatory=not is_status_routing_key(routing_key),
+            )
+        except UnroutableError:
+            raise PublishFailed(
+                f"no queue is bound to {routing_key!r} on exchange {topology.exchange!r}"
+            ) from None
+    finally:
+        connection.close()

@@ -29,7 +29,7 @@ def test_a_failing_handler_is_retried_with_growing_waits_then_dead_lettered() ->
         pass
     assert waits == [1, 2, 3]
     assert worker.handled == 0
-    (dead,) = broker.dead_letters("provisioning")
+    (dead,) = broker.dead_letters().of("provisioning")
     assert "database unreachable" in dead.reason
 
 
@@ -49,7 +49,7 @@ def test_work_that_succeeds_after_a_failure_is_acknowledged_once() -> None:
         pass
     assert len(calls) == 2
     assert worker.handled == 1
-    assert broker.dead_letters("provisioning") == []
+    assert broker.dead_letters().of("provisioning") == []
 
 
 def test_the_default_backoff_outlasts_a_short_outage() -> None:

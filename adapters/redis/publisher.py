@@ -1,0 +1,58 @@
+"""Publishing to Redis: work requests are added to their stream, status events published."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.exceptions import RedisError
+
+from adapters.backoff import Backoff, retry_once
+from adapters.redis.connection import LINK_ERRORS, RedisConnection
+from adapters.redis.topology import RedisTopology
+from domain.errors import PublishFailed
+from domain.events import DeliveryKind, Event, encode
+from domain.ports import MessagePublisher
+
+
+class RedisPublisher(MessagePublisher):
+    """Adds work requests to their stream and publishes status events on the channel.
+
+    A lost link is retried once on a fresh connection (the pool drops the broken one); a
+    publish Redis did not take raises ``PublishFailed``.
+    """
+
+    def __init__(self, connection: RedisConnection, topology: RedisTopology) -> None:
+        self._client = connection.client
+        self._topology = topology
+        self._backoff = Backoff()
+
+    def publish(self, event: Event) -> None:
+        self._send([event], f"redis did not take {event.routing_key}")
+
+    def publish_many(self, events: Sequence[Event]) -> None:
+        """One round trip, in order; after a lost link the whole batch is sent once more (some
+        may then be there twice: at least once)."""
+        if events:
+            self._send(events, f"redis did not take a batch of {len(events)} messages")
+
+    def _send(self, events: Sequence[Event], failure: str) -> None:
+        messages = [(event.routing_key, event.kind, encode(event)) for event in events]
+
+        def send() -> None:
+            # No MULTI: order within the batch is kept by the one connection, and atomicity
+            # is not needed when a failure re-sends the whole batch anyway.
+            pipeline = self._client.pipeline(transaction=False)
+            try:
+                for routing_key, kind, body in messages:
+                    if kind is DeliveryKind.WORK:
+                        pipeline.xadd(self._topology.work_stream(routing_key), {"body": body})
+                    else:
+                        pipeline.publish(self._topology.status_channel, body)
+                pipeline.execute(raise_on_error=True)
+            finally:
+                pipeline.reset()
+
+        try:
+            retry_once(send, transient=LINK_ERRORS, backoff=self._backoff)
+        except (RedisError, OSError) as exc:
+            raise PublishFailed(f"{failure}: {exc}") from exc
