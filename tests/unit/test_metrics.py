@@ -53,7 +53,7 @@ def test_worker_outcomes_are_counted_and_a_spent_retry_is_a_dead_letter() -> Non
     assert value(metrics, "work_deliveries_total", routing_key=key, outcome="retried") == 1
     assert value(metrics, "work_deliveries_total", routing_key=key, outcome="dead_lettered") == 1
     assert value(metrics, "work_dead_letters_total", routing_key=key) == 1
-    assert len(broker.dead_letters("provisioning")) == 1
+    assert len(broker.dead_letters().of("provisioning")) == 1
     assert value(metrics, "work_handling_duration_seconds_count", routing_key=key) == 3
 
 
