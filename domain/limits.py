@@ -22,6 +22,10 @@ class Limit:
         return cls("deadline", seconds, "s")
 
     @classmethod
+    def wall_clock(cls, seconds: float) -> Limit:
+        return cls("time limit", seconds, "s")
+
+    @classmethod
     def cpu_time(cls, seconds: float) -> Limit:
         return cls("CPU-time limit", seconds, "s")
 

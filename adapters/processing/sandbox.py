@@ -133,12 +133,12 @@ class RunningChild(Generic[T]):
         timeout = self._deadline.remaining() if self._deadline and deadline_binds else wall
         ready = wait([self._results, self._process.sentinel], timeout)
         if self._stopped.is_set():
-            raise StepStopped(self._deadline.step if self._deadline else self._step)
+            raise self._stopped_error()
         if not ready:
             self._kill()
             if self._deadline is not None and deadline_binds:
                 raise self._deadline.exceeded()
-            raise StepLimitExceeded(self._step, Limit("time limit", wall, "s"))
+            raise StepLimitExceeded(self._step, Limit.wall_clock(wall))
         outcome: tuple[str, Any] | None = None
         if self._results in ready or self._results.poll():
             with contextlib.suppress(EOFError, OSError):
@@ -158,7 +158,7 @@ class RunningChild(Generic[T]):
 
     def _died(self, exitcode: int | None) -> Exception:
         if self._stopped.is_set():
-            return StepStopped(self._deadline.step if self._deadline else self._step)
+            return self._stopped_error()
         if exitcode == -signal.SIGXCPU:
             return StepLimitExceeded(self._step, Limit.cpu_time(self._limits.cpu_seconds))
         if exitcode in (_OUT_OF_MEMORY_EXIT, -signal.SIGKILL):
@@ -169,6 +169,10 @@ class RunningChild(Generic[T]):
         else:
             how = f"exit status {exitcode}"
         return ChildCrashed(f"{self._step} crashed in its child process ({how})")
+
+    def _stopped_error(self) -> StepStopped:
+        # A stop of the step (a cancellation) is reported under the step's own name.
+        return StepStopped(self._deadline.step if self._deadline else self._step)
 
     def _kill(self) -> None:
         pid = self._process.pid

@@ -182,3 +182,30 @@ def test_a_stopped_step_no_longer_renews_its_lease() -> None:
         assert deadline.stopped
         assert not leases.acquire(3, "worker-a", 60)
     assert store.acquired == []
+
+
+def test_a_step_that_hangs_past_its_deadline_loses_its_lease_to_another_worker() -> None:
+    from adapters.memory.leases import InMemoryDocumentLeases
+    from adapters.memory.repository import InMemoryStatusRepository
+    from application.handlers import holding_lease
+
+    store = InMemoryDocumentLeases(InMemoryStatusRepository())
+    deadlines = StepDeadlines(DeadlinePolicy(default_seconds=0.3))
+    leases = DeadlineGuardedLeases(store, deadlines)
+    taken_in_time: list[bool] = []
+    taken_late: list[bool] = []
+
+    def hanging_step() -> None:
+        # Never checks its deadline: only the lease decides whether the document is freed.
+        threading.Event().wait(0.2)
+        taken_in_time.append(store.acquire(5, "worker-b", 10))
+        threading.Event().wait(0.8)  # past the deadline, and past the lease it last renewed
+        taken_late.append(store.acquire(5, "worker-b", 10))
+
+    with holding_lease(leases, 5, "worker-a", 0.3) as held:
+        assert held
+        with pytest.raises(StepLimitExceeded, match="Parsing exceeded its deadline"):
+            deadlines.run(5, "Parsing", hanging_step)
+    assert taken_in_time == [False]  # renewed while the step was in time
+    assert taken_late == [True]  # not renewed past the deadline: another worker took it
+    assert store.leases[5][0] == "worker-b"  # and the late worker's release left it alone
