@@ -11,6 +11,7 @@ The fork server also reaps the children, so none is left a zombie of the worker.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import resource
@@ -59,9 +60,13 @@ def _child_main(
     args: tuple[Any, ...],
     cpu_seconds: int,
     memory_bytes: int,
+    alarm_seconds: int,
 ) -> None:
     # Its own process group, so that a kill also takes whatever it may have started.
     os.setpgrp()
+    # The parent kills it at its wall-clock limit; should the parent die first, the
+    # alarm (its default action ends the process) still does, a second later.
+    signal.alarm(alarm_seconds)
     # Past the soft limit the kernel sends SIGXCPU; the hard limit a second later, SIGKILL.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -161,6 +166,8 @@ class RunningChild(Generic[T]):
             return self._stopped_error()
         if exitcode == -signal.SIGXCPU:
             return StepLimitExceeded(self._step, Limit.cpu_time(self._limits.cpu_seconds))
+        if exitcode == -signal.SIGALRM:
+            return StepLimitExceeded(self._step, Limit.wall_clock(self._limits.wall_seconds))
         if exitcode in (_OUT_OF_MEMORY_EXIT, -signal.SIGKILL):
             # Nobody here killed it: the kernel did, past the hard CPU limit or out of memory.
             return StepLimitExceeded(self._step, Limit.memory(self._limits.memory_mb))
@@ -205,10 +212,20 @@ class Sandbox:
     ) -> RunningChild[T]:
         """Start ``fn(*args)`` (both picklable; ``fn`` a module-level function) in a child."""
         self._prepare()
+        wall = limits.wall_seconds
+        if deadline is not None:
+            wall = min(wall, deadline.remaining())
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_child_main,
-            args=(sender, fn, args, limits.cpu_seconds, limits.memory_mb * 1024 * 1024),
+            args=(
+                sender,
+                fn,
+                args,
+                limits.cpu_seconds,
+                limits.memory_mb * 1024 * 1024,
+                math.ceil(wall) + 1,
+            ),
             name=f"sandbox-{step}",
             daemon=True,
         )
@@ -233,11 +250,22 @@ class Sandbox:
     def _prepare(self) -> None:
         with self._lock:
             if not self._prepared:
-                # Each child is prepared like a spawned one: it imports the parent's main
-                # module unless the fork server already holds it, so that is preloaded too.
-                main = sys.modules.get("__main__")
-                main_name = getattr(getattr(main, "__spec__", None), "name", None)
-                preload = ["__main__", *([main_name] if main_name else []), *self._preload]
                 # Takes effect when the fork server starts, which is at the first child.
-                self._context.set_forkserver_preload(preload)
+                self._context.set_forkserver_preload([*_main_modules(), *self._preload])
                 self._prepared = True
+
+
+def _main_modules() -> list[str]:
+    """What a child would import again for the parent's main module, unless preloaded.
+
+    Each child is prepared like a spawned process: it runs the parent's main module again.
+    A main given as a file is preloaded whole (``__main__``); one run with ``-m`` cannot be
+    (a child finding it already imported warns), so the modules of its package it imported,
+    and with them their dependencies, are preloaded instead and only its own body runs again.
+    """
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if not name:
+        return ["__main__"]
+    package = name.partition(".")[0] + "."
+    return sorted(m for m in list(sys.modules) if m.startswith(package) and m != name)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -183,3 +185,33 @@ def test_stopping_the_step_stops_its_child_and_what_the_child_started(
     else:
         pytest.fail(f"the child's helper {helper} outlived the stop")
     assert_the_next_extraction_works(sandbox)
+
+
+def test_a_child_whose_parent_stops_waiting_ends_itself_past_its_limit(sandbox: Sandbox) -> None:
+    child = sandbox.start(
+        "text extraction",
+        child_work.HangingExtractor().extract,
+        b"x",
+        "hang.txt",
+        limits=ChildLimits(wall_seconds=0.5),
+    )
+    time.sleep(2.5)  # nobody waits: as if the worker had died
+    started = time.monotonic()
+    with pytest.raises(StepLimitExceeded, match=r"time limit of 0\.5 s"):
+        child.result()
+    assert time.monotonic() - started < 0.2  # it was already gone, by its own alarm
+
+
+def test_a_worker_run_as_a_module_gets_clean_cheap_children() -> None:
+    # A main run with -m is what the worker is; its children must not import it anew.
+    ran = subprocess.run(
+        [sys.executable, "-m", "tests.support.sandbox_main"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text, timing = ran.stdout.splitlines()
+    assert text == "from a module main"
+    assert ran.stderr == ""
+    assert float(timing.split()[0]) < 200  # a fork, not an interpreter start (~600 ms)
