@@ -106,10 +106,12 @@ class RunningChild(Generic[T]):
         self._deadline = deadline
         self._stopped = threading.Event()
         self._settled = False
+        self._closed = False
+        self._lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return None if self._closed else self._process.pid
 
     def stop(self) -> None:
         """Kill the child now; ``result()`` then raises ``StepStopped``."""
@@ -129,8 +131,10 @@ class RunningChild(Generic[T]):
                 forget()
             self._kill()
             self._process.join()
-            self._results.close()
-            self._process.close()
+            with self._lock:
+                self._closed = True
+                self._results.close()
+                self._process.close()
 
     def _await(self) -> T:
         wall = self._limits.wall_seconds
@@ -167,6 +171,8 @@ class RunningChild(Generic[T]):
         if exitcode == -signal.SIGXCPU:
             return StepLimitExceeded(self._step, Limit.cpu_time(self._limits.cpu_seconds))
         if exitcode == -signal.SIGALRM:
+            if self._deadline is not None and self._deadline.expired:
+                return self._deadline.exceeded()
             return StepLimitExceeded(self._step, Limit.wall_clock(self._limits.wall_seconds))
         if exitcode in (_OUT_OF_MEMORY_EXIT, -signal.SIGKILL):
             # Nobody here killed it: the kernel did, past the hard CPU limit or out of memory.
@@ -182,15 +188,20 @@ class RunningChild(Generic[T]):
         return StepStopped(self._deadline.step if self._deadline else self._step)
 
     def _kill(self) -> None:
-        pid = self._process.pid
-        if pid is None or self._process.exitcode is not None:
-            return
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            # Not yet its own group leader (or already gone): the process alone, then.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        with self._lock:
+            if self._closed:
+                return
+            pid = self._process.pid
+            if pid is None:
+                return
+            # The group outlives its leader while anything the child started still runs, and
+            # the kernel reuses no pid still naming a group: this reaches only what is ours.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            if self._process.exitcode is None:
+                # Not yet its own group leader: the process alone, then.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 class Sandbox:

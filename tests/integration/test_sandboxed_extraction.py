@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pypdf import PdfWriter
 
-from adapters.processing.sandbox import ChildLimits, Sandbox
+from adapters.processing.sandbox import ChildCrashed, ChildLimits, Sandbox
 from adapters.processing.sandboxed_extraction import ExtractionLimits, SandboxedTextExtractor
 from application.deadlines import DeadlinePolicy, StepDeadline, StepDeadlines, run_with_deadline
 from domain.limits import StepLimitExceeded, StepStopped
@@ -175,16 +175,29 @@ def test_stopping_the_step_stops_its_child_and_what_the_child_started(
     threading.Thread(target=cancel_once_the_helper_runs).start()
     with pytest.raises(StepStopped, match="Parsing was stopped on request"):
         deadlines.run(42, "Parsing", lambda: hanging.extract(b"x", "hang.txt"))
-    helper = int(pid_file.read_text())
-    for _ in range(100):  # the helper's parent, not this process, reaps it
-        try:
-            os.kill(helper, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.02)
-    else:
-        pytest.fail(f"the child's helper {helper} outlived the stop")
+    assert_gone(int(pid_file.read_text()))
     assert_the_next_extraction_works(sandbox)
+
+
+def test_what_a_crashed_child_started_does_not_outlive_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    pid_file = tmp_path / "helper.pid"
+    crashing = child_work.HangingWithHelperExtractor(pid_file, crash=True)
+    child = sandbox.start("text extraction", crashing.extract, b"x", "a.txt", limits=ChildLimits())
+    with pytest.raises(ChildCrashed, match="signal SIGABRT"):
+        child.result()
+    assert_gone(int(pid_file.read_text()))
+    child.stop()  # a handle already settled: nothing left to stop, and no error
+    assert child.pid is None
+
+
+def assert_gone(pid: int) -> None:
+    for _ in range(100):  # its parent, not this process, reaps it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"process {pid} outlived the child that started it")
 
 
 def test_a_child_whose_parent_stops_waiting_ends_itself_past_its_limit(sandbox: Sandbox) -> None:

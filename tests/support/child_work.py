@@ -42,14 +42,17 @@ class HangingExtractor(TextExtractor):
 
 
 class HangingWithHelperExtractor(TextExtractor):
-    """Starts a helper process, writes its pid to ``pid_file``, then hangs."""
+    """Starts a helper process, writes its pid to ``pid_file``, then hangs (or crashes)."""
 
-    def __init__(self, pid_file: Path) -> None:
+    def __init__(self, pid_file: Path, *, crash: bool = False) -> None:
         self.pid_file = pid_file
+        self.crash = crash
 
     def extract(self, data: bytes, filename: str) -> ExtractedText:
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
         self.pid_file.write_text(str(helper.pid))
+        if self.crash:
+            os.abort()
         time.sleep(3600)
         raise AssertionError("unreachable")
 
