@@ -6,6 +6,7 @@ import io
 import posixpath
 from html.parser import HTMLParser
 
+from domain.limits import Limit, StepLimitExceeded
 from domain.ports.processing import ExtractedText, TextExtractor, UnreadableFile
 
 
@@ -30,10 +31,28 @@ class _HTMLText(HTMLParser):
             self.parts.append(data)
 
 
+EXTRACTION = "text extraction"
+
+
 class FileTextExtractor(TextExtractor):
-    """Plain text and Markdown as UTF-8, HTML without markup, PDF page by page (pypdf)."""
+    """Plain text and Markdown as UTF-8, HTML without markup, PDF page by page (pypdf).
+
+    With caps, a PDF of more pages or a text of more characters fails with
+    ``StepLimitExceeded`` as soon as that is known, before the rest is read.
+    """
+
+    def __init__(self, *, max_pages: int | None = None, max_chars: int | None = None) -> None:
+        if (max_pages is not None and max_pages < 1) or (max_chars is not None and max_chars < 1):
+            raise ValueError("caps on pages and characters must be positive")
+        self.max_pages = max_pages
+        self.max_chars = max_chars
 
     def extract(self, data: bytes, filename: str) -> ExtractedText:
+        extracted = self._extract(data, filename)
+        self._check_characters(len(extracted.text))
+        return extracted
+
+    def _extract(self, data: bytes, filename: str) -> ExtractedText:
         extension = posixpath.splitext(filename)[1].lower()
         if not data.strip():
             raise UnreadableFile("the file is empty")
@@ -65,8 +84,16 @@ class FileTextExtractor(TextExtractor):
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted:
                 raise UnreadableFile("the PDF is encrypted")
-            pages = [page.extract_text() or "" for page in reader.pages]
-        except UnreadableFile:
+            if self.max_pages is not None and len(reader.pages) > self.max_pages:
+                raise StepLimitExceeded(EXTRACTION, Limit.pages(self.max_pages))
+            pages: list[str] = []
+            characters = 0
+            for page in reader.pages:
+                text = page.extract_text() or ""
+                characters += len(text) + bool(pages)  # as joined, one newline between pages
+                self._check_characters(characters)
+                pages.append(text)
+        except (UnreadableFile, StepLimitExceeded):
             raise
         except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
             raise UnreadableFile(f"the PDF is corrupt or unreadable ({exc})") from None
@@ -77,3 +104,7 @@ class FileTextExtractor(TextExtractor):
         if not text.strip():
             raise UnreadableFile("no text could be extracted from the file")
         return ExtractedText(text, pages=pages)
+
+    def _check_characters(self, characters: int) -> None:
+        if self.max_chars is not None and characters > self.max_chars:
+            raise StepLimitExceeded(EXTRACTION, Limit.characters(self.max_chars))

@@ -11,8 +11,17 @@ from hypothesis import strategies as st
 
 from adapters.processing.embedding import FeatureHashingEmbedder
 from adapters.processing.extraction import FileTextExtractor
+from adapters.processing.sandboxed_extraction import SandboxedTextExtractor
 from application.pipeline import split_text
-from domain.ports.processing import UnreadableFile
+from domain.ports.processing import TextExtractor, UnreadableFile
+
+# The sandboxed extractor runs the same extraction in a child process: same results.
+_SANDBOXED = SandboxedTextExtractor()
+
+
+@pytest.fixture(params=["in-process", "sandboxed"])
+def extractor(request: pytest.FixtureRequest) -> TextExtractor:
+    return FileTextExtractor() if request.param == "in-process" else _SANDBOXED
 
 
 def test_chunks_respect_size_and_overlap_and_do_not_cut_words() -> None:
@@ -42,8 +51,7 @@ def test_chunking_refuses_nonsense_settings(size: int, overlap: int) -> None:
         split_text("a b c", size=size, overlap=overlap)
 
 
-def test_text_markdown_and_html_are_extracted() -> None:
-    extractor = FileTextExtractor()
+def test_text_markdown_and_html_are_extracted(extractor: TextExtractor) -> None:
     assert extractor.extract("héllo".encode(), "a.txt").text == "héllo"
     assert extractor.extract(b"\xef\xbb\xbf# Title", "a.md").text == "# Title"
     html = (
@@ -68,9 +76,11 @@ def test_text_markdown_and_html_are_extracted() -> None:
         (b"hello", "a.docx", "unsupported"),
     ],
 )
-def test_unreadable_files_give_a_user_readable_reason(data: bytes, name: str, reason: str) -> None:
+def test_unreadable_files_give_a_user_readable_reason(
+    extractor: TextExtractor, data: bytes, name: str, reason: str
+) -> None:
     with pytest.raises(UnreadableFile, match=reason):
-        FileTextExtractor().extract(data, name)
+        extractor.extract(data, name)
 
 
 def test_the_embedder_is_deterministic_normalised_and_named() -> None:
@@ -82,3 +92,23 @@ def test_the_embedder_is_deterministic_normalised_and_named() -> None:
     assert math.isclose(math.sqrt(sum(v * v for v in first)), 1.0)
     assert embedder.name == "feature-hashing-64"
     assert embedder.embed([""]) == [tuple([0.0] * 64)]
+
+
+def test_caps_on_pages_and_characters_fail_naming_the_cap() -> None:
+    from domain.limits import StepLimitExceeded
+    from tests.support.corpus import pdf_with_pages
+
+    three_pages = pdf_with_pages([["one"], ["two"], ["three"]])
+    assert FileTextExtractor(max_pages=3).extract(three_pages, "a.pdf").pages == 3
+    with pytest.raises(StepLimitExceeded, match="page limit of 2 pages"):
+        FileTextExtractor(max_pages=2).extract(three_pages, "a.pdf")
+    joined = FileTextExtractor().extract(three_pages, "a.pdf").text
+    assert FileTextExtractor(max_chars=len(joined)).extract(three_pages, "a.pdf").text == joined
+    with pytest.raises(StepLimitExceeded, match=f"text limit of {len(joined) - 1} characters"):
+        FileTextExtractor(max_chars=len(joined) - 1).extract(three_pages, "a.pdf")
+    html = b"<p>" + b"x" * 50 + b"</p>"
+    assert FileTextExtractor(max_chars=50).extract(html, "a.html").text == "x" * 50
+    with pytest.raises(StepLimitExceeded, match="text limit of 49 characters"):
+        FileTextExtractor(max_chars=49).extract(html, "a.html")
+    with pytest.raises(ValueError, match="positive"):
+        FileTextExtractor(max_pages=0)
