@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from adapters.container import Container
@@ -25,6 +25,14 @@ from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import ServerMetrics
+from entrypoints.server.openapi import (
+    HEALTH_OPERATION,
+    METRICS_OPERATION,
+    OPENAPI_ROUTE,
+    PAGE_OPERATION,
+    READINESS_OPERATION,
+    OperationRoute,
+)
 from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 
@@ -138,10 +146,11 @@ def create_app(
         max_sockets_per_user=options.max_sockets_per_user,
     )
     routes: list[BaseRoute] = [
-        Route("/", index, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_page, methods=["GET"]),
+        OperationRoute("/", index, method="GET", operation=PAGE_OPERATION),
+        OperationRoute("/healthz", healthz, method="GET", operation=HEALTH_OPERATION),
+        OperationRoute("/readyz", readyz, method="GET", operation=READINESS_OPERATION),
+        OperationRoute("/metrics", metrics_page, method="GET", operation=METRICS_OPERATION),
+        OPENAPI_ROUTE,
         WebSocketRoute("/ws", socket.handle),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
