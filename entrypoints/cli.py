@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from adapters.settings import ConfigError
-from entrypoints.commands import demo, migrate, relay, serve, token, worker
+from entrypoints.commands import demo, migrate, relay, secret, serve, token, worker
 
-COMMANDS = (demo, migrate, serve, token, worker, relay)
+COMMANDS = (demo, migrate, serve, token, worker, relay, secret)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -298,7 +298,7 @@ def test_an_expired_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> 
 
 
 def test_a_forged_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> None:
-    forged = TokenSigner(secrets.token_urlsafe(24)).issue(stage.bystander, 3600)
+    forged = TokenSigner(secrets.token_urlsafe(32)).issue(stage.bystander, 3600)
     answer = httpx.get(
         f"{stage.server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {forged}"}
     )
