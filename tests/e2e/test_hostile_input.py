@@ -241,7 +241,7 @@ def test_a_non_ascii_bearer_token_is_unauthorized(stage: Stage) -> None:
     for token in ("é".encode(), "v1.тест.подпись".encode(), b"\xff\xfe"):
         answer = httpx.get(
             f"{stage.server.base_url}/api/workspaces",
-            headers={"Authorization": b"Bearer " + token},
+            headers={b"Authorization": b"Bearer " + token},
         )
         assert_json_error(answer, 401)
         assert answer.headers["WWW-Authenticate"] == "Bearer"
