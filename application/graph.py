@@ -21,6 +21,7 @@ _WORD_START = re.compile(r"(?<!\w)[A-Z]")
 _LOWER_OR_DIGIT = re.compile(r"[a-z0-9]")
 _CAPITALS = re.compile(r"[A-Z]+")
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\S+")
 _STOPWORD_TEXT = """
     A An And As At But By For From He Her His How I If In Into It Its Of On Or She So That The
     Their Then There These They This To We What When Where Which While Who Why With You Your
@@ -85,13 +86,17 @@ def entities_in(text: str) -> list[str]:
     """The candidate entities of one text, in order of appearance."""
     found = []
     for candidate in _candidates(text):
-        words = candidate.split()
-        skip = 0
-        while skip < len(words) and words[skip] in _STOPWORDS:
-            skip += 1
-        words = words[skip:]
-        if words and not (len(words) == 1 and len(words[0]) < 3):
-            found.append(" ".join(words))
+        # Leading stopwords are dropped ("The Status Service" is "Status Service"); walked
+        # word by word and joined by one substitution, so a huge candidate is no huge list.
+        first = next(
+            (word.start() for word in _WORD.finditer(candidate) if word[0] not in _STOPWORDS),
+            None,
+        )
+        if first is None:
+            continue
+        entity = _SPACE.sub(" ", candidate[first:])
+        if " " in entity or len(entity) >= 3:
+            found.append(entity)
     return found
 
 

@@ -64,7 +64,7 @@ def _seconds(work: Callable[[str], None], text: str, repeats: int) -> float:
     return min(times)
 
 
-def adversarial(small: int, large: int, *, repeats: int = 5) -> list[Row]:
+def adversarial(small: int, large: int, *, repeats: int = 7) -> list[Row]:
     """One row per (work, input): seconds at ``large`` characters against ``small``."""
     rows = []
     for work_name, work in WORK.items():
