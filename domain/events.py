@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Self, TypeAlias
 
 from domain.entities import Document, Workspace
 from domain.errors import MalformedMessage
+from domain.jsontext import JsonRefused, is_utf8, parse_json
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
@@ -250,20 +251,9 @@ def decode(body: bytes | str) -> Event:
 # Bounds on what a plausible event holds: the body's own size, how deep its JSON nests, how
 # many digits an integer has, and what a stored id, version or count can be.
 MAX_NESTING = 32
-MAX_INTEGER_DIGITS = 20
 MAX_ID = 2**63 - 1
 MAX_COUNT = 2**31 - 1
 _COUNT_FIELDS = frozenset({"version", "chunk_count"})
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits is implausible")
-    return int(text)
-
-
-def _no_constant(text: str) -> object:
-    raise ValueError(f"{text} is not a JSON number")
 
 
 def _check_tree(value: object) -> None:
@@ -284,18 +274,18 @@ def _check_tree(value: object) -> None:
 
 
 def _check_text(text: str) -> None:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise MalformedMessage("body holds a lone surrogate, which is not text") from None
+    if not is_utf8(text):
+        raise MalformedMessage("body holds a lone surrogate, which is not text")
 
 
 def _decode(body: bytes | str) -> Event:
     if len(body) > MAX_BODY_BYTES:
         raise MalformedMessage(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        envelope = json.loads(body, parse_int=_bounded_int, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        envelope = parse_json(body)
+    except JsonRefused as exc:
+        if "nests" in str(exc):
+            raise MalformedMessage(f"body nests deeper than {MAX_NESTING}") from None
         raise MalformedMessage(f"body is not JSON: {exc}") from None
     _check_tree(envelope)
     if not isinstance(envelope, dict):

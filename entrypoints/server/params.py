@@ -8,18 +8,17 @@ to become a 500.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from domain.jsontext import JsonRefused, is_text, parse_json
 from entrypoints.server.errors import ApiError
 
 MAX_JSON_BODY_BYTES = 64 * 1024
 # Ids are stored as 64-bit integers; a bigger one names nothing and must not reach the store.
 MAX_ID = 2**63 - 1
 _MAX_ID_DIGITS = len(str(MAX_ID))
-_MAX_INTEGER_DIGITS = 20
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -48,23 +47,13 @@ def bearer_token(authorization: str) -> str:
     return token
 
 
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits")
-    return int(text)
-
-
-def _no_constant(text: str) -> object:
-    raise ValueError(f"{text} is not a JSON number")
-
-
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """A JSON object from a request body: 400 unless it parses, 422 unless it is an object."""
     if len(body) > MAX_JSON_BODY_BYTES:
         raise ApiError(413, f"a JSON body may be at most {MAX_JSON_BODY_BYTES} bytes")
     try:
-        parsed = json.loads(body, parse_int=_bounded_int, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        parsed = parse_json(body)
+    except JsonRefused as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise ApiError(422, "the body must be a JSON object")
@@ -87,14 +76,6 @@ def text_field(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise ApiError(422, f"'{name}' must be a string", field=name)
     # A lone surrogate cannot be stored or sent on as UTF-8, nor NUL kept by every database.
-    if "\x00" in value or not _encodable(value):
+    if not is_text(value):
         raise ApiError(422, f"'{name}' holds a character that is not text", field=name)
     return value
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
