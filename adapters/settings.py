@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -16,6 +18,12 @@ JWT_HOST_ALGORITHMS = ("RS256", "ES256")
 DEFAULT_DATABASE_URL = "sqlite:///var/insighthub.db"
 
 T = TypeVar("T")
+SECRET_BYTES = 32
+
+
+def new_secret() -> str:
+    """A fresh ``SECRET_KEY`` of ``SECRET_BYTES`` random bytes."""
+    return secrets.token_urlsafe(SECRET_BYTES)
 
 
 class ConfigError(Exception):
@@ -35,7 +43,7 @@ class Settings:
     nats_url: str = "nats://127.0.0.1:4222"
     broker_namespace: str = "insighthub"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret_key: str = field(default_factory=new_secret, repr=False)
     secret_key_given: bool = False
     delivery: str = "direct"
     storage_dir: str = "var/files"
@@ -123,9 +131,58 @@ def _namespace(variable: str, raw: str) -> str:
     return raw
 
 
+MIN_SECRET_BITS = SECRET_BYTES * 8
+# Values that appear in examples and templates: whoever reads them can sign tokens.
+KNOWN_EXAMPLE_SECRETS = frozenset(
+    {
+        "changemetoalongsecret",
+        "changeme",
+        "changemechangeme",
+        "secret",
+        "secretkey",
+        "mysecretkey",
+        "supersecret",
+        "password",
+        "insighthub",
+        "asecretofsixteenchars",
+        "0123456789abcdef",
+        "0123456789abcdef0123456789abcdef",
+    }
+)
+
+
+_ALPHABETS = (
+    (frozenset(string.hexdigits.lower()), 16),
+    (frozenset(string.hexdigits.upper()), 16),
+    (frozenset(string.ascii_lowercase), 26),
+    (frozenset(string.ascii_lowercase + string.digits), 36),
+    (frozenset(string.ascii_uppercase + string.digits), 36),
+    (frozenset(string.ascii_letters + string.digits), 62),
+    (frozenset(string.ascii_letters + string.digits + "-_"), 64),
+    (frozenset(string.printable), 94),
+)
+MIN_DISTINCT_SECRET_CHARACTERS = 10
+
+
+def secret_bits(raw: str) -> float:
+    """An estimate of a secret's entropy: its length times the bits of the smallest alphabet
+    it fits in (hex, base64url, printable…); none for a secret of few distinct characters."""
+    if len(set(raw)) < MIN_DISTINCT_SECRET_CHARACTERS:
+        return 0.0
+    used = set(raw)
+    alphabet = next((size for chars, size in _ALPHABETS if used <= chars), 256)
+    return len(raw) * math.log2(alphabet)
+
+
 def _secret(variable: str, raw: str) -> str:
-    if len(raw) < 16:
-        raise ConfigError(variable, "must be at least 16 characters")
+    hint = "generate one with `insighthub secret`"
+    normalised = "".join(ch for ch in raw.lower() if ch.isalnum())
+    if normalised in KNOWN_EXAMPLE_SECRETS or "changeme" in normalised:
+        raise ConfigError(variable, f"is an example value that anyone can read; {hint}")
+    if secret_bits(raw) < MIN_SECRET_BITS:
+        raise ConfigError(
+            variable, f"must hold at least {SECRET_BYTES} bytes of randomness; {hint}"
+        )
     return raw
 
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from domain.entities import GraphEdge, GraphNode
 
-# A run of capitalised words ("Status Service", "RabbitMQ"), or an acronym.
-_CANDIDATE = re.compile(
-    r"\b(?:[A-Z][\w-]*[a-z0-9][\w-]*|[A-Z]{2,})(?:\s+(?:[A-Z][\w-]*|[A-Z]{2,}))*"
-)
+# A candidate entity is a run of capitalised words ("Status Service", "RabbitMQ") or an
+# acronym. Its first word starts at a word boundary with a capital and is either the whole
+# run of word characters and hyphens from there, when a lower-case letter or digit follows
+# the capital inside that run, or else the capitals alone (two or more); each next word is a
+# whole run that starts with a capital, after whitespace. A single regular expression says
+# the same but backtracks: on "A-A-A-…" it rescans the run from every capital, which is
+# quadratic, so the scan below visits each character a bounded number of times instead.
+_RUN = re.compile(r"[\w-]+")
+_WORD_START = re.compile(r"(?<!\w)[A-Z]")
+_LOWER_OR_DIGIT = re.compile(r"[a-z0-9]")
+_CAPITALS = re.compile(r"[A-Z]+")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\S+")
 _STOPWORD_TEXT = """
     A An And As At But By For From He Her His How I If In Into It Its Of On Or She So That The
     Their Then There These They This To We What When Where Which While Who Why With You Your
@@ -21,15 +30,73 @@ _STOPWORD_TEXT = """
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+def _candidates(text: str) -> Iterator[str]:
+    runs = _RUN.finditer(text)
+    run = next(runs, None)
+    while run is not None:
+        start, end = run.span()
+        first = _first_word(text, start, end)
+        if first is None:
+            run = next(runs, None)
+            continue
+        yield from first[1]
+        if first[0] < 0:
+            run = next(runs, None)
+            continue
+        # The first word reaches the end of its run; whole capitalised runs right after
+        # whitespace continue it.
+        last_end = end
+        run = next(runs, None)
+        while (
+            run is not None
+            and "A" <= text[run.start()] <= "Z"
+            and _SPACE.fullmatch(text, last_end, run.start())
+        ):
+            last_end = run.end()
+            run = next(runs, None)
+        yield text[first[0] : last_end]
+
+
+def _first_word(text: str, start: int, end: int) -> tuple[int, list[str]] | None:
+    """Where a candidate reaching the run's end starts (-1 if none), after the acronyms
+    that end inside the run; ``None`` if the run holds no candidate at all."""
+    # The last lower-case letter or digit of the run, searched from its end once.
+    tail = _LOWER_OR_DIGIT.search(text[start:end][::-1])
+    last_lower = end - 1 - tail.start() if tail else -1
+    resume = start
+    inside: list[str] = []
+    for word_start in _WORD_START.finditer(text, start, end):
+        first = word_start.start()
+        if first < resume:
+            continue
+        if last_lower > first:
+            return first, inside
+        capitals = _CAPITALS.match(text, first, end)
+        assert capitals is not None  # a word start is a capital
+        if capitals.end() - first < 2:
+            continue
+        if capitals.end() == end:
+            return first, inside
+        inside.append(text[first : capitals.end()])
+        resume = capitals.end()
+    return (-1, inside) if inside else None
+
+
 def entities_in(text: str) -> list[str]:
     """The candidate entities of one text, in order of appearance."""
     found = []
-    for match in _CANDIDATE.finditer(text):
-        words = match.group(0).split()
-        while words and words[0] in _STOPWORDS:
-            words = words[1:]
-        if words and not (len(words) == 1 and len(words[0]) < 3):
-            found.append(" ".join(words))
+    for candidate in _candidates(text):
+        # Leading stopwords are dropped ("The Status Service" is "Status Service"); walked
+        # word by word and joined by one substitution, so a huge candidate is no huge list.
+        first = next(
+            (word.start() for word in _WORD.finditer(candidate) if word[0] not in _STOPWORDS),
+            None,
+        )
+        if first is None:
+            continue
+        entity = _SPACE.sub(" ", candidate[first:])
+        if " " in entity or len(entity) >= 3:
+            found.append(entity)
     return found
 
 

@@ -12,6 +12,7 @@ document becomes ``ready`` when the last step of its plan completes, whichever s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -102,6 +103,9 @@ class Planner:
         return plan_for(self._rag_configs.for_workspace(workspace.id) or RagConfig())
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     """Deterministic chunks of at most ``size`` characters, ``overlap`` shared between neighbours.
 
@@ -111,7 +115,9 @@ def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     """
     if size <= 0 or not 0 <= overlap < size:
         raise ValueError(f"need 0 <= overlap < size, got size={size} overlap={overlap}")
-    text = " ".join(text.split())
+    # One pass and one new string, rather than a list of every word: the same text as
+    # " ".join(text.split()), at a cost that stays linear on a text of a million words.
+    text = _WHITESPACE.sub(" ", text).strip()
     chunks: list[str] = []
     start = 0
     while start < len(text):

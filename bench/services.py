@@ -108,7 +108,7 @@ def private_workspace(endpoints: Endpoints) -> Iterator[Workspace]:
     )
     try:
         migrate(url)
-        yield Workspace(namespace, url, endpoints, secrets.token_urlsafe(24))
+        yield Workspace(namespace, url, endpoints, secrets.token_urlsafe(32))
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{namespace}" CASCADE')

@@ -1,4 +1,4 @@
-"""The five benchmarks. Each starts the processes it needs, measures, and returns its rows."""
+"""The benchmarks. Each starts the processes it needs, measures, and returns its rows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import psycopg
 
 from adapters.auth.jwt_tokens import JwtIssuer
 from bench import processes
+from bench.adversarial import adversarial
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
 from bench.results import Row, unavailable
@@ -46,6 +47,7 @@ class Sizes:
     worker_counts: tuple[int, ...] = (1, 2)
     bursts: int = 3
     connection_peers: tuple[str, ...] = ("insighthub", "bare")
+    adversarial_text: tuple[int, int] = (100_000, 1_000_000)
 
     @classmethod
     def full(cls, max_sockets: int) -> Sizes:
@@ -73,6 +75,7 @@ class Sizes:
             bursts=1,
             worker_counts=(1,),
             connection_peers=("insighthub",),
+            adversarial_text=(20_000, 200_000),
         )
 
 
@@ -785,4 +788,5 @@ BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
     "fanout": lambda context, transports: fanout(context),
     "connections": lambda context, transports: connections(context),
     "workers": lambda context, transports: workers(context),
+    "adversarial": lambda context, transports: adversarial(*context.sizes.adversarial_text),
 }

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Self, TypeAlias
 
 from domain.entities import Document, Workspace
 from domain.errors import MalformedMessage
+from domain.jsontext import JsonRefused, is_utf8, parse_json
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
@@ -239,13 +240,61 @@ def encode(event: Event) -> bytes:
 
 
 def decode(body: bytes | str) -> Event:
-    """Parse a wire body; anything but a well-formed known event raises ``MalformedMessage``."""
+    """Parse a wire body; anything but a well-formed known event raises ``MalformedMessage``.
+
+    Total: whatever the bytes, the answer is an event or ``MalformedMessage`` with a reason,
+    never another exception, so that every consumer can dead-letter what it cannot use.
+    """
+    try:
+        return _decode(body)
+    except MalformedMessage:
+        raise
+    except RecursionError:
+        raise MalformedMessage(f"body nests deeper than {MAX_NESTING}") from None
+    except Exception as exc:  # outside bytes must never reach a consumer as a crash
+        raise MalformedMessage(f"body is not a valid event: {type(exc).__name__}") from None
+
+
+# Bounds on what a plausible event holds: the body's own size, how deep its JSON nests, how
+# many digits an integer has, and what a stored id, version or count can be.
+MAX_NESTING = 32
+MAX_ID = 2**63 - 1
+MAX_COUNT = 2**31 - 1
+_COUNT_FIELDS = frozenset({"version", "chunk_count"})
+
+
+def _check_tree(value: object) -> None:
+    # Iterative, so that a hostile depth costs no stack; strings must survive re-encoding.
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise MalformedMessage(f"body nests deeper than {MAX_NESTING}")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                pending.append((child, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if not is_utf8(text):
+        raise MalformedMessage("body holds a lone surrogate, which is not text")
+
+
+def _decode(body: bytes | str) -> Event:
     if len(body) > MAX_BODY_BYTES:
         raise MalformedMessage(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
-        envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        envelope = parse_json(body)
+    except JsonRefused as exc:
+        if "nests" in str(exc):
+            raise MalformedMessage(f"body nests deeper than {MAX_NESTING}") from None
         raise MalformedMessage(f"body is not JSON: {exc}") from None
+    _check_tree(envelope)
     if not isinstance(envelope, dict):
         raise MalformedMessage("body is not a JSON object")
     if envelope.get("schema") != SCHEMA_VERSION:
@@ -308,10 +357,18 @@ def _from_json(hint: object, raw: object, name: str) -> object:
         if isinstance(hint, type) and issubclass(hint, Enum):
             return hint(raw)
         expected = origin or hint
-        if expected is int and (isinstance(raw, bool) or not isinstance(raw, int)):
-            raise TypeError("expected an integer")
+        if expected is int:
+            _check_int(raw, name)
         if isinstance(expected, type) and expected is not int and not isinstance(raw, expected):
             raise TypeError(f"expected {expected.__name__}")
     except (TypeError, ValueError) as exc:
         raise MalformedMessage(f"field '{name}': {exc} (got {raw!r})") from None
     return raw
+
+
+def _check_int(raw: object, name: str) -> None:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise TypeError("expected an integer")
+    limit = MAX_COUNT if name in _COUNT_FIELDS else MAX_ID
+    if not 0 <= raw <= limit:
+        raise ValueError(f"expected an integer from 0 to {limit}")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from application.documents import Documents
 from application.problems import Problem
@@ -17,12 +15,17 @@ from application.tokens import TokenClaims, TokenVerifier
 from application.workspaces import Workspaces
 from domain.result import Err, Result
 from entrypoints.server.errors import ApiError
+from entrypoints.server.openapi import Operation, OperationRoute
+from entrypoints.server.params import (
+    BEARER_CHALLENGE,
+    bearer_token,
+    json_object,
+    path_id,
+    text_field,
+)
 from entrypoints.server.representation import document_json, workspace_json
 from entrypoints.server.uploads import receive_upload
 
-MAX_JSON_BODY_BYTES = 64 * 1024
-# Ids are stored as 64-bit integers; a bigger one names nothing and must not reach the store.
-MAX_ID = 2**63 - 1
 T = TypeVar("T")
 
 Handler = Callable[[Request, TokenClaims], Awaitable[Response]]
@@ -44,20 +47,72 @@ class Api:
         self._verifier = verifier
         self._max_upload_bytes = max_upload_bytes
 
-    def routes(self) -> list[Route]:
-        def route(path: str, handler: Handler, method: str) -> Route:
-            return Route(path, self._authenticated(handler), methods=[method])
+    def routes(self) -> list[OperationRoute]:
+        def route(path: str, handler: Handler, method: str, operation: Operation) -> OperationRoute:
+            return OperationRoute(
+                path, self._authenticated(handler), method=method, operation=operation
+            )
 
+        workspace, document = "/api/workspaces/{workspace_id}", "/api/documents/{document_id}"
         return [
-            route("/api/session", self.session, "GET"),
-            route("/api/workspaces", self.create_workspace, "POST"),
-            route("/api/workspaces", self.list_workspaces, "GET"),
-            route("/api/workspaces/{workspace_id:int}", self.get_workspace, "GET"),
-            route("/api/workspaces/{workspace_id:int}/retry", self.retry_workspace, "POST"),
-            route("/api/workspaces/{workspace_id:int}/documents", self.upload_document, "POST"),
-            route("/api/workspaces/{workspace_id:int}/documents", self.list_documents, "GET"),
-            route("/api/documents/{document_id:int}", self.get_document, "GET"),
-            route("/api/documents/{document_id:int}/retry", self.retry_document, "POST"),
+            route("/api/session", self.session, "GET", _op("whose token this is", "Session")),
+            route(
+                "/api/workspaces",
+                self.create_workspace,
+                "POST",
+                _op(
+                    "create a workspace; it is provisioned in the background",
+                    "Workspace",
+                    400,
+                    413,
+                    422,
+                    503,
+                    status=202,
+                    body="NewWorkspace",
+                ),
+            ),
+            route(
+                "/api/workspaces", self.list_workspaces, "GET", _op("my workspaces", "Workspaces")
+            ),
+            route(workspace, self.get_workspace, "GET", _op("one workspace", "Workspace", 404)),
+            route(
+                f"{workspace}/retry",
+                self.retry_workspace,
+                "POST",
+                _op("provision a failed workspace again", "Workspace", 404, 409, 503, status=202),
+            ),
+            route(
+                f"{workspace}/documents",
+                self.upload_document,
+                "POST",
+                _op(
+                    "upload a document into a ready workspace; it is processed in the background",
+                    "Document",
+                    400,
+                    404,
+                    409,
+                    413,
+                    415,
+                    422,
+                    503,
+                    status=202,
+                    body="Upload",
+                    body_media_type="multipart/form-data",
+                ),
+            ),
+            route(
+                f"{workspace}/documents",
+                self.list_documents,
+                "GET",
+                _op("the documents of one workspace", "Documents", 404),
+            ),
+            route(document, self.get_document, "GET", _op("one document", "Document", 404)),
+            route(
+                f"{document}/retry",
+                self.retry_document,
+                "POST",
+                _op("process a failed document again", "Document", 404, 409, 503, status=202),
+            ),
         ]
 
     def _authenticated(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -67,23 +122,17 @@ class Api:
         return endpoint
 
     def authenticate(self, request: Request) -> TokenClaims:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "missing bearer token", headers=challenge)
-        verified = self._verifier.verify(token.strip())
+        token = bearer_token(request.headers.get("authorization", ""))
+        verified = self._verifier.verify(token)
         if isinstance(verified, Err):
-            raise ApiError(401, verified.error, headers=challenge)
+            raise ApiError(401, verified.error, headers=BEARER_CHALLENGE)
         return verified.value
 
     async def session(self, request: Request, claims: TokenClaims) -> Response:
         return JSONResponse({"user_id": claims.user_id, "expires_at": claims.expires_at})
 
     async def create_workspace(self, request: Request, claims: TokenClaims) -> Response:
-        body = await _json_object(request)
-        name = body.get("name")
-        if not isinstance(name, str):
-            raise ApiError(422, "'name' must be a string")
+        name = text_field(await json_object(request), "name")
         workspaces = self._workspaces
         created = await run_in_threadpool(
             lambda: workspaces.create(user_id=claims.user_id, name=name)
@@ -96,7 +145,7 @@ class Api:
         return JSONResponse({"workspaces": [workspace_json(w) for w in found]})
 
     async def get_workspace(self, request: Request, claims: TokenClaims) -> Response:
-        workspace_id = _path_id(request, "workspace_id")
+        workspace_id = path_id(request, "workspace_id")
         workspaces = self._workspaces
         found = await run_in_threadpool(
             lambda: workspaces.get(user_id=claims.user_id, workspace_id=workspace_id)
@@ -104,7 +153,7 @@ class Api:
         return JSONResponse(workspace_json(_value(found)))
 
     async def retry_workspace(self, request: Request, claims: TokenClaims) -> Response:
-        workspace_id = _path_id(request, "workspace_id")
+        workspace_id = path_id(request, "workspace_id")
         workspaces = self._workspaces
         retried = await run_in_threadpool(
             lambda: workspaces.retry(user_id=claims.user_id, workspace_id=workspace_id)
@@ -112,7 +161,7 @@ class Api:
         return JSONResponse(workspace_json(_value(retried)), status_code=202)
 
     async def upload_document(self, request: Request, claims: TokenClaims) -> Response:
-        workspace_id = _path_id(request, "workspace_id")
+        workspace_id = path_id(request, "workspace_id")
         document = await receive_upload(
             request,
             self._documents,
@@ -123,7 +172,7 @@ class Api:
         return JSONResponse(document_json(document), status_code=202)
 
     async def list_documents(self, request: Request, claims: TokenClaims) -> Response:
-        workspace_id = _path_id(request, "workspace_id")
+        workspace_id = path_id(request, "workspace_id")
         documents = self._documents
         found = await run_in_threadpool(
             lambda: documents.list(user_id=claims.user_id, workspace_id=workspace_id)
@@ -131,7 +180,7 @@ class Api:
         return JSONResponse({"documents": [document_json(d) for d in _value(found)]})
 
     async def get_document(self, request: Request, claims: TokenClaims) -> Response:
-        document_id = _path_id(request, "document_id")
+        document_id = path_id(request, "document_id")
         documents = self._documents
         found = await run_in_threadpool(
             lambda: documents.get(user_id=claims.user_id, document_id=document_id)
@@ -139,7 +188,7 @@ class Api:
         return JSONResponse(document_json(_value(found)))
 
     async def retry_document(self, request: Request, claims: TokenClaims) -> Response:
-        document_id = _path_id(request, "document_id")
+        document_id = path_id(request, "document_id")
         documents = self._documents
         retried = await run_in_threadpool(
             lambda: documents.retry(user_id=claims.user_id, document_id=document_id)
@@ -153,23 +202,21 @@ def _value(result: Result[T, Problem]) -> T:
     return result.value
 
 
-def _path_id(request: Request, name: str) -> int:
-    value: int = request.path_params[name]
-    if value > MAX_ID:
-        raise ApiError(404, f"{name.removesuffix('_id')} {value} not found")
-    return value
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BODY_BYTES:
-            raise ApiError(413, f"a JSON body may be at most {MAX_JSON_BODY_BYTES} bytes")
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise ApiError(422, "the body must be a JSON object")
-    return parsed
+def _op(
+    summary: str,
+    schema: str,
+    *errors: int,
+    status: int = 200,
+    body: str | None = None,
+    body_media_type: str = "application/json",
+) -> Operation:
+    """An authenticated operation answering ``schema``, or one of ``errors``."""
+    return Operation(
+        summary=summary,
+        schema=schema,
+        errors=errors,
+        status=status,
+        body=body,
+        body_media_type=body_media_type,
+        authenticated=True,
+    )

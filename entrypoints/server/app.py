@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from adapters.bootstrap import Services
@@ -24,6 +24,15 @@ from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import PushPathCollector, ServerMetrics
+from entrypoints.server.openapi import (
+    ASYNCAPI_OPERATION,
+    HEALTH_OPERATION,
+    METRICS_OPERATION,
+    OPENAPI_ROUTE,
+    PAGE_OPERATION,
+    READINESS_OPERATION,
+    OperationRoute,
+)
 from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 
@@ -135,11 +144,12 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         max_sockets_per_user=options.max_sockets_per_user,
     )
     routes: list[BaseRoute] = [
-        Route("/", index, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_page, methods=["GET"]),
-        Route("/asyncapi.json", asyncapi_page, methods=["GET"]),
+        OperationRoute("/", index, method="GET", operation=PAGE_OPERATION),
+        OperationRoute("/healthz", healthz, method="GET", operation=HEALTH_OPERATION),
+        OperationRoute("/readyz", readyz, method="GET", operation=READINESS_OPERATION),
+        OperationRoute("/metrics", metrics_page, method="GET", operation=METRICS_OPERATION),
+        OperationRoute("/asyncapi.json", asyncapi_page, method="GET", operation=ASYNCAPI_OPERATION),
+        OPENAPI_ROUTE,
         WebSocketRoute("/ws", socket.handle),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -1,4 +1,8 @@
-"""Every error the server answers is JSON ``{"error": …}`` with a fitting status code."""
+"""Every error the server answers is JSON ``{"error": …, "code": …}`` with a fitting status.
+
+``error`` is text for people; ``code`` is stable, one per status, for programs; ``field``,
+when present, names the request value that was refused.
+"""
 
 from __future__ import annotations
 
@@ -26,27 +30,59 @@ PROBLEM_STATUS: dict[ProblemKind, int] = {
 }
 
 
+ERROR_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    500: "internal",
+    503: "unavailable",
+}
+
+
 class ApiError(Exception):
     """A refusal to answer with ``status`` and a message meant for the client."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        self.field = field
 
     @classmethod
     def of(cls, problem: Problem) -> ApiError:
         return cls(PROBLEM_STATUS[problem.kind], problem.message)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_response(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    field: str | None = None,
+) -> Response:
+    body = {"error": message, "code": ERROR_CODES.get(status, f"http_{status}")}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.headers)
+    return error_response(exc.status, exc.message, exc.headers, field=exc.field)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:

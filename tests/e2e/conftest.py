@@ -94,7 +94,7 @@ def start_server(
 ) -> ServerProcess:
     """Start a server (in memory by default) and wait until it answers ``/readyz``."""
     port = free_port()
-    secret = secrets.token_urlsafe(24)
+    secret = secrets.token_urlsafe(32)
     settings = {
         "DATABASE_URL": "memory://",
         "TRANSPORT": "memory",

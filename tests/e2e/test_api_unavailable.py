@@ -32,7 +32,10 @@ def test_reads_while_the_database_is_down_are_503_and_say_why() -> None:
             response = client.get("/api/workspaces", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "5"
-            assert response.json() == {"error": "the database is unavailable; try again shortly"}
+            assert response.json() == {
+                "error": "the database is unavailable; try again shortly",
+                "code": "unavailable",
+            }
             assert client.get("/healthz").status_code == 200
     finally:
         services.close()

@@ -132,6 +132,26 @@ HOSTILE_BODIES = {
         }
     ).encode(),
     "huge": b'{"schema": 1, "pad": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}',
+    # Once a RecursionError no consumer caught: the worker died instead of dead-lettering.
+    "deeply_nested": b"[" * 100_000,
+    "implausible_version": json.dumps(
+        {
+            "schema": 1,
+            "routing_key": "document.uploaded",
+            "event_id": "e",
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "message": {
+                "document_id": 1,
+                "user_id": 1,
+                "workspace_id": 1,
+                "file_path": "f",
+                "version": 10**18,
+            },
+        }
+    ).encode(),
+    "five_thousand_digits": b'{"schema": 1, "routing_key": "document.uploaded", "n": '
+    + b"7" * 5000
+    + b"}",
 }
 
 
@@ -146,7 +166,7 @@ def test_a_hostile_work_body_is_dead_lettered_with_its_reason(stage: Stage, kind
     letters = broker.dead_letters().of("ingestion")
     assert len(letters) == before + 1
     reason = letters[-1].reason.lower()
-    assert any(word in reason for word in ("json", "field", "exceeds", "schema")), reason
+    assert any(word in reason for word in ("json", "field", "exceeds", "schema", "nests")), reason
     stage.assert_nothing_else_affected()
 
 
@@ -173,6 +193,59 @@ def test_an_unknown_routing_key_reaches_no_one_and_harms_nothing(stage: Stage) -
     while "unknown routing key" not in stage.server.log() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "unknown routing key" in stage.server.log()
+    stage.assert_nothing_else_affected()
+
+
+# -- request values ----------------------------------------------------------------------------
+
+
+def assert_json_error(answer: httpx.Response, status: int, field: str | None = None) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+    error = answer.json()
+    assert isinstance(error["error"], str)
+    assert error["code"]
+    if field is not None:
+        assert error["field"] == field
+
+
+def test_a_five_thousand_digit_id_is_not_found(stage: Stage) -> None:
+    with stage.api() as api:
+        for path in ("/api/documents/{}", "/api/workspaces/{}/documents", "/api/workspaces/{}"):
+            assert_json_error(api.get(path.format("9" * 5000)), 404)
+        assert_json_error(api.post(f"/api/documents/{'9' * 5000}/retry"), 404)
+    stage.assert_nothing_else_affected()
+
+
+@pytest.mark.parametrize("name", ["\\ud800", "a\\udfffb", "nul\\u0000"])
+def test_a_workspace_name_that_is_not_text_is_refused_naming_it(stage: Stage, name: str) -> None:
+    before = stage.deployment.db_view(stage.user)
+    with stage.api() as api:
+        answer = api.post(
+            "/api/workspaces",
+            content=b'{"name": "' + name.encode() + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert_json_error(answer, 422, "name")
+    assert stage.deployment.db_view(stage.user) == before
+    stage.assert_nothing_else_affected()
+
+
+def test_a_deeply_nested_json_body_is_a_bad_request(stage: Stage) -> None:
+    with stage.api() as api:
+        answer = api.post("/api/workspaces", content=b"[" * 60_000)
+    assert_json_error(answer, 400)
+    stage.assert_nothing_else_affected()
+
+
+def test_a_non_ascii_bearer_token_is_unauthorized(stage: Stage) -> None:
+    for token in ("é".encode(), "v1.тест.подпись".encode(), b"\xff\xfe"):
+        answer = httpx.get(
+            f"{stage.server.base_url}/api/workspaces",
+            headers={b"Authorization": b"Bearer " + token},
+        )
+        assert_json_error(answer, 401)
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
     stage.assert_nothing_else_affected()
 
 
@@ -299,7 +372,7 @@ def test_an_expired_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> 
 
 
 def test_a_forged_token_is_refused_on_the_api_and_the_socket(stage: Stage) -> None:
-    forged = JwtIssuer(secrets.token_urlsafe(24)).issue(stage.bystander, 3600)
+    forged = JwtIssuer(secrets.token_urlsafe(32)).issue(stage.bystander, 3600)
     answer = httpx.get(
         f"{stage.server.base_url}/api/workspaces", headers={"Authorization": f"Bearer {forged}"}
     )

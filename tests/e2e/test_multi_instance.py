@@ -88,7 +88,7 @@ def test_every_client_gets_exactly_its_users_events_on_either_instance(
         "DATABASE_URL": database_url,
         "TRANSPORT": transport,
         "RABBITMQ_EXCHANGE": exchange,
-        "SECRET_KEY": secrets.token_urlsafe(24),
+        "SECRET_KEY": secrets.token_urlsafe(32),
         "STORAGE_DIR": str(tmp_path / "files"),
     }
     subprocess.run(_cli("migrate"), env=clean_environ(environ), check=True, timeout=120)

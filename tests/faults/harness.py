@@ -173,7 +173,7 @@ class Deployment:
         self.workdir = Path(tempfile.mkdtemp(prefix="insighthub-faults-"))
         self.keep_workdir = False
         self._stack.callback(self._remove_workdir)
-        self.secret = secrets.token_urlsafe(24)
+        self.secret = secrets.token_urlsafe(32)
         self.namespace = f"faults-{uuid.uuid4().hex[:10]}"
         self.users: set[int] = set()
         self.processes: list[Process] = []

@@ -97,3 +97,11 @@ def test_the_machine_and_its_load_are_reported(results: dict[str, Any]) -> None:
     assert results["machine"]["cores"] >= 1
     assert "top_other_processes" in results["load"]
     assert results["chart_written"]
+
+
+def test_adversarial_text_for_graph_building_and_chunking(results: dict[str, Any]) -> None:
+    rows = _rows(results, "6 adversarial text")
+    cases = {row["case"] for row in rows}
+    for work in ("graph of one text", "chunk + graph", "chunk"):
+        assert f"{work}: hyphenated capitals" in cases
+    assert all(row["baseline_value"] is not None for row in rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.settings import Settings
 from entrypoints.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,16 +48,30 @@ def test_every_command_has_help() -> None:
         (["worker", "ingestion"], "TRANSPORT"),
         (["relay"], "DELIVERY"),
         (["serve", "--port", "0"], "MAX_UPLOAD_BYTES"),
+        (["serve", "--port", "0"], "SECRET_KEY"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(command: list[str], variable: str) -> None:
-    bad = {"TRANSPORT": "kafka", "DELIVERY": "pigeon", "MAX_UPLOAD_BYTES": "huge"}[variable]
+    bad = {
+        "TRANSPORT": "kafka",
+        "DELIVERY": "pigeon",
+        "MAX_UPLOAD_BYTES": "huge",
+        "SECRET_KEY": "change-me-to-a-long-secret",
+    }[variable]
     result = insighthub(*command, env={variable: bad})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"insighthub: {variable}: ")
     assert "Traceback" not in result.stderr
+
+
+def test_secret_prints_a_fresh_secret_that_the_settings_accept() -> None:
+    first, second = insighthub("secret"), insighthub("secret")
+    assert first.returncode == 0
+    assert first.stdout != second.stdout
+    secret = first.stdout.strip()
+    assert Settings.from_environ({"SECRET_KEY": secret}).secret_key == secret
 
 
 def test_demo_once_prints_the_whole_lifecycle() -> None:

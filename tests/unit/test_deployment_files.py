@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.settings import ENVIRONMENT_VARIABLES, Settings
+from adapters.settings import ENVIRONMENT_VARIABLES, Settings, new_secret
 from entrypoints.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_every_compose_variable_is_a_setting_with_a_valid_value(name: str) -> No
     environment: dict[str, str] = insighthub_services()[name]["environment"]
     assert set(environment) <= KNOWN_VARIABLES, set(environment) - KNOWN_VARIABLES
     resolved = {
-        key: re.sub(r"\$\{SECRET_KEY[^}]*\}", "a-secret-of-sixteen-chars", str(value))
+        key: re.sub(r"\$\{SECRET_KEY[^}]*\}", new_secret(), str(value))
         for key, value in environment.items()
     }
     settings = Settings.from_environ(resolved)

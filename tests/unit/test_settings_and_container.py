@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from adapters.container import build_container, close_container
 from adapters.memory.broker import InMemoryBroker
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.pacing import PacedPublisher
-from adapters.settings import ENVIRONMENT_VARIABLES, ConfigError, Settings
+from adapters.settings import ENVIRONMENT_VARIABLES, ConfigError, Settings, new_secret, secret_bits
 from domain.events import (
     WORK_QUEUES,
     DocumentChunked,
@@ -42,7 +43,10 @@ def test_defaults_are_the_embedded_ones() -> None:
         ("MAX_UPLOAD_BYTES", "lots", "whole number"),
         ("MAX_DELIVERIES", "0", "positive"),
         ("WORKER_LEASE_SECONDS", "-1", "positive"),
-        ("SECRET_KEY", "short", "16"),
+        ("SECRET_KEY", "short", "32 bytes"),
+        ("SECRET_KEY", "a" * 200, "32 bytes"),
+        ("SECRET_KEY", "change-me-to-a-long-secret", "example"),
+        ("SECRET_KEY", "CHANGE_ME_" + "x1y2z3w4" * 6, "example"),
         ("ALLOWED_ORIGINS", "example.com", "https://"),
         ("LOG_FORMAT", "xml", "text, json"),
         ("RABBITMQ_EXCHANGE", "a b", "letters"),
@@ -63,7 +67,7 @@ def test_values_are_parsed() -> None:
             "TRANSPORT": "RabbitMQ",
             "MAX_UPLOAD_BYTES": "1024",
             "ALLOWED_ORIGINS": "https://a.example, http://localhost:8000/",
-            "SECRET_KEY": "0123456789abcdef",
+            "SECRET_KEY": new_secret(),
         }
     )
     assert settings.transport == "rabbitmq"
@@ -189,3 +193,19 @@ def test_close_closes_what_was_opened_and_nothing_else_is_ever_opened(tmp_path: 
     broker.publisher().publish(document_status(1, version=2))
     assert heard == [], "the broker's subscriptions were not closed"
     assert not database.exists(), "the database was opened although nothing used it"
+
+
+def test_a_secret_in_hex_or_base64url_of_32_bytes_is_accepted() -> None:
+    for _ in range(200):
+        for secret in (new_secret(), secrets.token_hex(32)):
+            assert Settings.from_environ({"SECRET_KEY": secret}).secret_key == secret
+
+
+def test_a_secret_of_24_random_bytes_is_too_weak() -> None:
+    assert secret_bits(secrets.token_urlsafe(24)) < 256
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_environ({"SECRET_KEY": secrets.token_urlsafe(24)})
+
+
+def test_the_generated_default_secret_is_strong() -> None:
+    assert secret_bits(Settings().secret_key) >= 256
