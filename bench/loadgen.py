@@ -27,10 +27,13 @@ from adapters.container import Container, close_container
 from adapters.settings import Settings
 from bench.launch import build_container
 from bench.services import libpq_url
+from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.events import DocumentStatusUpdated, encode
 from domain.ports import StatusRepository
+from domain.problems import Problem
 from domain.progress import Progress
+from domain.result import Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 PROCESSING = DocumentProcessingStatus.PROCESSING
@@ -41,7 +44,9 @@ def prepare_documents(container: Container, count: int, user_id: int = BENCH_USE
     """``count`` documents in ``processing``, ready to take progress updates."""
     repository = container.repository()
     workspace = repository.add_workspace(user_id=user_id, name="benchmark")
-    repository.update_workspace_status(workspace.id, WorkspaceStatus.READY)
+    repository.update_workspace_status(
+        WorkspaceStatusChange(workspace_id=workspace.id, status=WorkspaceStatus.READY)
+    ).unwrap()
     ids = []
     for n in range(count):
         document = repository.add_document(
@@ -51,7 +56,9 @@ def prepare_documents(container: Container, count: int, user_id: int = BENCH_USE
             storage_key=f"bench/{n}.txt",
             progress=Progress.plan(["Parsing"]),
         )
-        repository.update_document_status(document.id, PROCESSING)
+        repository.update_document_status(
+            DocumentStatusChange(document_id=document.id, status=PROCESSING)
+        ).unwrap()
         ids.append(document.id)
     return ids
 
@@ -298,11 +305,11 @@ class CommitClock(StatusRepository):
     def epoch(self) -> str:
         return self._inner.epoch()
 
-    def update_document_status(self, document_id: int, status: Any, **kwargs: Any) -> Any:
-        document = self._inner.update_document_status(document_id, status, **kwargs)
-        if document is not None:
-            self.commits.append((document.id, document.version, time.time()))
-        return document
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        changed = self._inner.update_document_status(change)
+        if isinstance(changed, Ok):
+            self.commits.append((changed.value.id, changed.value.version, time.time()))
+        return changed
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         return self._inner.add_workspace(user_id=user_id, name=name)
@@ -322,8 +329,8 @@ class CommitClock(StatusRepository):
     def list_workspaces(self, *, user_id: int) -> list[Workspace]:
         return self._inner.list_workspaces(user_id=user_id)
 
-    def update_workspace_status(self, workspace_id: int, status: Any, **kwargs: Any) -> Any:
-        return self._inner.update_workspace_status(workspace_id, status, **kwargs)
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        return self._inner.update_workspace_status(change)
 
 
 class _Lean(CommitClock):
@@ -333,8 +340,9 @@ class _Lean(CommitClock):
         super().__init__(inner)
         self._lean = lean
 
-    def update_document_status(self, document_id: int, status: Any, **kwargs: Any) -> Any:
-        return self._lean.update_document_status(document_id, status, **kwargs)
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        changed: Result[Document, Problem] = self._lean.update_document_status(change)
+        return changed
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,8 +14,9 @@ class LeanDocumentUpdates:
 
     The same single ``UPDATE … WHERE status IN (allowed) … RETURNING`` statement, but built
     once per target status with bound parameters (not rebuilt as an expression tree on every
-    call) and run on a Core connection (no ORM ``Session`` per update). Anything it does not
-    cover (extra fields, an expected version, a rejected move) goes to the repository as is.
+    call) and run on a Core connection (no ORM ``Session`` per update), taking its cursor
+    position as the repository does. Anything it does not cover (extra fields, an expected
+    version, a rejected move) goes to the repository as is.
     """
 
     def __init__(self, repository: Any, engine: Any) -> None:
@@ -27,6 +28,7 @@ class LeanDocumentUpdates:
         from sqlalchemy import bindparam, update
 
         from adapters.sql.records import documents
+        from adapters.sql.repository import _next_position
         from domain.status import DOCUMENT_LIFECYCLE
 
         key = (status, retry)
@@ -44,28 +46,33 @@ class LeanDocumentUpdates:
                     processing_error=bindparam("b_error"),
                     updated_at=bindparam("b_now"),
                     version=documents.c.version + 1,
+                    position=_next_position(self._engine.dialect.name),
                 )
                 .returning(*documents.c)
             )
             self._statements[key] = statement
         return statement
 
-    def update_document_status(self, document_id: int, status: Any, **extras: Any) -> Any:
+    def update_document_status(self, change: Any) -> Any:
         from datetime import UTC, datetime
 
         from adapters.sql.records import to_document
+        from adapters.sql.repository import _took_position
+        from domain.result import Ok
 
-        error = extras.pop("error", None)
-        retry = bool(extras.pop("retry", False))
-        if any(value is not None for value in extras.values()):
-            return self._repository.update_document_status(
-                document_id, status, error=error, retry=retry, **extras
-            )
-        parameters = {"b_id": document_id, "b_error": error, "b_now": datetime.now(UTC)}
+        extras = (change.chunk_count, change.metadata, change.progress, change.expected_version)
+        if any(value is not None for value in extras):
+            return self._repository.update_document_status(change)
+        parameters = {
+            "b_id": change.document_id,
+            "b_error": change.error,
+            "b_now": datetime.now(UTC),
+        }
         with self._engine.begin() as connection:
-            row = connection.execute(self._statement(status, retry), parameters).first()
+            statement = self._statement(change.status, change.retry)
+            row = connection.execute(statement, parameters).first()
+            if row is not None:
+                _took_position(connection, row)
         if row is None:
-            return self._repository.update_document_status(
-                document_id, status, error=error, retry=retry
-            )
-        return to_document(row._mapping)
+            return self._repository.update_document_status(change)
+        return Ok(to_document(row._mapping))

@@ -22,6 +22,7 @@ from domain.entities import Document, Workspace
 from domain.events import decode
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus
+from tests.contracts.repository import changed_document
 from tests.fakes.messaging import RecordingPublisher
 from tests.integration.conftest import migrated_postgres, sqlite_url_in
 
@@ -133,10 +134,9 @@ def test_concurrent_changes_commit_in_position_order(postgres: Database) -> None
         try:
             start.wait()
             for _ in range(CHANGES_PER_WRITER):
-                moved = repository.update_document_status(
-                    document_id, DocumentProcessingStatus.PROCESSING
+                moved = changed_document(
+                    repository, document_id, DocumentProcessingStatus.PROCESSING
                 )
-                assert moved is not None
                 with lock:
                     returned.append(moved.position)
         except BaseException as exc:
