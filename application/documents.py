@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from application.pipeline import SUPPORTED_EXTENSIONS, document_steps
-from application.problems import Problem, ProblemKind
 from application.status_service import StatusService
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded
 from domain.ports import FileStorage, MessagePublisher, StatusRepository
 from domain.ports.storage import FileTooLarge
+from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
@@ -134,7 +134,7 @@ class Documents:
             expected_version=document.version,
         )
         if isinstance(moved, Err):
-            return Err(Problem(ProblemKind.CONFLICT, moved.error))
+            return moved
         return self._request_processing(moved.value)
 
     def _request_processing(self, document: Document) -> Result[Document, Problem]:

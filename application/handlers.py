@@ -98,7 +98,7 @@ class RunStage:
                 return
             outcome = self._runner.run(document.id, self._steps(self.stage))
         if isinstance(outcome, Err):
-            log.warning(outcome.error, extra=context)
+            log.warning(outcome.error.message, extra=context)
             return
         after = outcome.value.document
         # Handed on only once the lease is released, or the next stage could find the
@@ -175,4 +175,4 @@ class ProvisionWorkspace:
             workspace_id, status, message=message, expected_version=version
         )
         if isinstance(result, Err):
-            log.warning(result.error, extra={"workspace_id": workspace_id})
+            log.warning(result.error.message, extra={"workspace_id": workspace_id})

@@ -18,8 +18,10 @@ from typing import Any
 
 from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
+from domain.changes import DocumentStatusChange
 from domain.entities import Document
 from domain.ports import StatusRepository
+from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus
@@ -81,7 +83,7 @@ class JobRunner:
         steps: Sequence[JobStep],
         *,
         values: Mapping[str, Any] | None = None,
-    ) -> Result[JobOutcome, str]:
+    ) -> Result[JobOutcome, Problem]:
         """Run ``steps``; ``Err`` only when the document cannot be worked on at all.
 
         A document already ``ready`` or ``failed`` is left alone (a redelivered request).
@@ -90,13 +92,18 @@ class JobRunner:
         """
         document = self._status.repository.get_document(document_id)
         if document is None:
-            return Err(f"document {document_id} not found")
+            return Err(Problem(ProblemKind.NOT_FOUND, f"document {document_id} not found"))
         context = JobContext(document=document, values=dict(values or {}))
         if document.processing_status in TERMINAL:
             return Ok(JobOutcome(document, context, skipped=True))
         missing = [s.label for s in steps if s.label not in document.progress.labels]
         if missing:
-            return Err(f"document {document_id}: steps {missing} are not in its plan")
+            return Err(
+                Problem(
+                    ProblemKind.INVALID,
+                    f"document {document_id}: steps {missing} are not in its plan",
+                )
+            )
         if document.progress.all_completed(s.label for s in steps):
             # A redelivered request whose steps were already recorded: only the hand-off
             # after it may be missing, and that is the caller's to repeat.
@@ -113,10 +120,14 @@ class JobRunner:
             starting_afresh = fresh and number == 0
             moved = self._move(
                 context,
-                DocumentProcessingStatus.PROCESSING,
-                progress=progress,
-                chunk_count=0 if starting_afresh else None,
-                metadata=carried if starting_afresh else None,
+                DocumentStatusChange(
+                    document_id=document_id,
+                    status=DocumentProcessingStatus.PROCESSING,
+                    progress=progress,
+                    chunk_count=0 if starting_afresh else None,
+                    metadata=carried if starting_afresh else None,
+                    expected_version=context.document.version,
+                ),
             )
             if isinstance(moved, Err):
                 return moved
@@ -146,10 +157,14 @@ class JobRunner:
         )
         done = self._move(
             context,
-            target,
-            progress=progress,
-            chunk_count=context.chunk_count,
-            metadata=metadata,
+            DocumentStatusChange(
+                document_id=document_id,
+                status=target,
+                progress=progress,
+                chunk_count=context.chunk_count,
+                metadata=metadata,
+                expected_version=context.document.version,
+            ),
         )
         if isinstance(done, Err):
             return done
@@ -157,7 +172,7 @@ class JobRunner:
 
     def _fail(
         self, context: JobContext, progress: Progress, label: str, exc: Exception
-    ) -> Result[JobOutcome, str]:
+    ) -> Result[JobOutcome, Problem]:
         if isinstance(exc, StepFailed):
             reason = str(exc)
         else:
@@ -168,33 +183,21 @@ class JobRunner:
             reason = f"unexpected error ({type(exc).__name__}: {detail})"
         failed = self._move(
             context,
-            DocumentProcessingStatus.FAILED,
-            progress=progress,
-            error=f"{label} failed: {reason}",
+            DocumentStatusChange(
+                document_id=context.document.id,
+                status=DocumentProcessingStatus.FAILED,
+                progress=progress,
+                error=f"{label} failed: {reason}",
+                expected_version=context.document.version,
+            ),
         )
         if isinstance(failed, Err):
             return failed
         return Ok(JobOutcome(context.document, context))
 
-    def _move(
-        self,
-        context: JobContext,
-        status: DocumentProcessingStatus,
-        *,
-        progress: Progress,
-        error: str | None = None,
-        chunk_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Result[Document, str]:
-        moved = self._status.update_document_status(
-            context.document.id,
-            status,
-            error=error,
-            chunk_count=chunk_count,
-            metadata=metadata,
-            progress=progress,
-            expected_version=context.document.version,
-        )
+    def _move(self, context: JobContext, change: DocumentStatusChange) -> Result[Document, Problem]:
+        """Store and announce ``change``; on success the run goes on from the changed document."""
+        moved = self._status.change_document_status(change)
         if isinstance(moved, Ok):
             context.document = moved.value
         return moved

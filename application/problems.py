@@ -1,27 +1,5 @@
-"""Why a use case refused: a kind that callers map to their own terms, and a readable text."""
+"""``Problem`` and ``ProblemKind`` now live in the domain; this name stays for existing imports."""
 
-from __future__ import annotations
+from domain.problems import Problem, ProblemKind
 
-from dataclasses import dataclass
-from enum import Enum
-
-
-class ProblemKind(str, Enum):
-    NOT_FOUND = "not_found"
-    CONFLICT = "conflict"
-    TOO_LARGE = "too_large"
-    UNSUPPORTED = "unsupported"
-    INVALID = "invalid"
-    UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    kind: ProblemKind
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __contains__(self, text: str) -> bool:
-        return text in self.message
+__all__ = ["Problem", "ProblemKind"]

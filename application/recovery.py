@@ -94,7 +94,7 @@ class LeaseSweeper:
                 expected_version=document.version,
             )
             if isinstance(failed, Err):
-                log.info(failed.error, extra=context)
+                log.info(failed.error.message, extra=context)
             else:
                 log.warning("failed a document whose worker was lost", extra=context)
             return None
@@ -106,7 +106,7 @@ class LeaseSweeper:
             expected_version=document.version,
         )
         if isinstance(moved, Err):
-            log.info(moved.error, extra=context)
+            log.info(moved.error.message, extra=context)
             return None
         resumed = moved.value
         label = resumed.progress.first_incomplete()

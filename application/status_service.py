@@ -6,17 +6,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
-from domain.errors import PublishFailed, TransitionRejected
+from domain.errors import PublishFailed
 from domain.events import status_event_for
 from domain.ports import MessagePublisher, StatusRepository
+from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", Document, Workspace)
 
 
 class StatusService:
@@ -57,16 +61,16 @@ class StatusService:
         progress: Progress | None = None,
         retry: bool = False,
         expected_version: int | None = None,
-    ) -> Result[Document, str]:
+    ) -> Result[Document, Problem]:
         """Move a document to ``status``; ``Err`` when it is missing or the move is illegal."""
         try:
             target = DocumentProcessingStatus(status)
         except ValueError:
-            return Err(f"unknown document status {status!r}")
-        try:
-            document = self.repository.update_document_status(
-                document_id,
-                target,
+            return Err(Problem(ProblemKind.INVALID, f"unknown document status {status!r}"))
+        return self.change_document_status(
+            DocumentStatusChange(
+                document_id=document_id,
+                status=target,
                 error=error,
                 chunk_count=chunk_count,
                 metadata=metadata,
@@ -74,12 +78,7 @@ class StatusService:
                 retry=retry,
                 expected_version=expected_version,
             )
-        except TransitionRejected as rejected:
-            return Err(f"document {document_id}: {rejected.reason}")
-        if document is None:
-            return Err(f"document {document_id} not found")
-        self._announce(document)
-        return Ok(document)
+        )
 
     def update_workspace_status(
         self,
@@ -89,26 +88,34 @@ class StatusService:
         *,
         retry: bool = False,
         expected_version: int | None = None,
-    ) -> Result[Workspace, str]:
+    ) -> Result[Workspace, Problem]:
         """Move a workspace to ``status``; ``Err`` when it is missing or the move is illegal."""
         try:
             target = WorkspaceStatus(status)
         except ValueError:
-            return Err(f"unknown workspace status {status!r}")
-        try:
-            workspace = self.repository.update_workspace_status(
-                workspace_id,
-                target,
+            return Err(Problem(ProblemKind.INVALID, f"unknown workspace status {status!r}"))
+        return self.change_workspace_status(
+            WorkspaceStatusChange(
+                workspace_id=workspace_id,
+                status=target,
                 message=message,
                 retry=retry,
                 expected_version=expected_version,
             )
-        except TransitionRejected as rejected:
-            return Err(f"workspace {workspace_id}: {rejected.reason}")
-        if workspace is None:
-            return Err(f"workspace {workspace_id} not found")
-        self._announce(workspace)
-        return Ok(workspace)
+        )
+
+    def change_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        """Store ``change`` and announce the changed document; ``Err`` says why it was refused."""
+        return self._announced(self.repository.update_document_status(change))
+
+    def change_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        """Store ``change`` and announce the changed workspace; ``Err`` says why it was refused."""
+        return self._announced(self.repository.update_workspace_status(change))
+
+    def _announced(self, stored: Result[E, Problem]) -> Result[E, Problem]:
+        if isinstance(stored, Ok):
+            self._announce(stored.value)
+        return stored
 
     def announce(self, entity: Document | Workspace) -> None:
         """Publish the status event of ``entity`` as it stands (used for newly created ones)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from application.problems import Problem, ProblemKind
 from application.status_service import StatusService
 from domain.entities import Workspace
 from domain.errors import PublishFailed
 from domain.events import WorkspaceCreated
 from domain.ports import MessagePublisher, StatusRepository
+from domain.problems import Problem, ProblemKind
 from domain.result import Err, Ok, Result
 from domain.status import WorkspaceStatus
 
@@ -59,7 +59,7 @@ class Workspaces:
             expected_version=found.value.version,
         )
         if isinstance(moved, Err):
-            return Err(Problem(ProblemKind.CONFLICT, moved.error))
+            return moved
         return self._request_provisioning(moved.value)
 
     def _request_provisioning(self, workspace: Workspace) -> Result[Workspace, Problem]:

@@ -26,10 +26,13 @@ import psycopg
 from adapters.container import Container, build_container, close_container
 from adapters.settings import Settings
 from bench.services import libpq_url
+from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.events import DocumentStatusUpdated, encode
 from domain.ports import StatusRepository
+from domain.problems import Problem
 from domain.progress import Progress
+from domain.result import Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 PROCESSING = DocumentProcessingStatus.PROCESSING
@@ -40,7 +43,9 @@ def prepare_documents(container: Container, count: int, user_id: int = BENCH_USE
     """``count`` documents in ``processing``, ready to take progress updates."""
     repository = container.repository()
     workspace = repository.add_workspace(user_id=user_id, name="benchmark")
-    repository.update_workspace_status(workspace.id, WorkspaceStatus.READY)
+    repository.update_workspace_status(
+        WorkspaceStatusChange(workspace_id=workspace.id, status=WorkspaceStatus.READY)
+    ).unwrap()
     ids = []
     for n in range(count):
         document = repository.add_document(
@@ -50,7 +55,9 @@ def prepare_documents(container: Container, count: int, user_id: int = BENCH_USE
             storage_key=f"bench/{n}.txt",
             progress=Progress.plan(["Parsing"]),
         )
-        repository.update_document_status(document.id, PROCESSING)
+        repository.update_document_status(
+            DocumentStatusChange(document_id=document.id, status=PROCESSING)
+        ).unwrap()
         ids.append(document.id)
     return ids
 
@@ -276,11 +283,14 @@ class CommitClock(StatusRepository):
         self._inner = inner
         self.commits: list[tuple[int, int, float]] = []
 
-    def update_document_status(self, document_id: int, status: Any, **kwargs: Any) -> Any:
-        document = self._inner.update_document_status(document_id, status, **kwargs)
-        if document is not None:
-            self.commits.append((document.id, document.version, time.time()))
-        return document
+    def epoch(self) -> str:
+        return self._inner.epoch()
+
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        changed = self._inner.update_document_status(change)
+        if isinstance(changed, Ok):
+            self.commits.append((changed.value.id, changed.value.version, time.time()))
+        return changed
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         return self._inner.add_workspace(user_id=user_id, name=name)
@@ -300,8 +310,8 @@ class CommitClock(StatusRepository):
     def list_workspaces(self, *, user_id: int) -> list[Workspace]:
         return self._inner.list_workspaces(user_id=user_id)
 
-    def update_workspace_status(self, workspace_id: int, status: Any, **kwargs: Any) -> Any:
-        return self._inner.update_workspace_status(workspace_id, status, **kwargs)
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        return self._inner.update_workspace_status(change)
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:

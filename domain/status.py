@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
 
+from domain.problems import Problem, ProblemKind
 from domain.result import Err, Ok, Result
 
 
@@ -38,10 +39,11 @@ class Lifecycle(Generic[S]):
         table = self.retries if retry else self.moves
         return target in table.get(current, frozenset())
 
-    def check(self, current: S, target: S, *, retry: bool = False) -> Result[None, str]:
+    def check(self, current: S, target: S, *, retry: bool = False) -> Result[None, Problem]:
         if self.allows(current, target, retry=retry):
             return Ok(None)
-        return Err(self.describe_rejection(current, target, retry=retry))
+        reason = self.describe_rejection(current, target, retry=retry)
+        return Err(Problem(ProblemKind.CONFLICT, reason))
 
     def sources(self, target: S, *, retry: bool = False) -> frozenset[S]:
         """The statuses ``target`` may be reached from: lets a store check and write at once."""

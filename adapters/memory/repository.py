@@ -5,22 +5,20 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
-from collections.abc import Mapping
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 from adapters.memory.outbox import InMemoryOutbox
+from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
-from domain.errors import TransitionRejected
 from domain.events import status_event_for
 from domain.ports import StatusRepository
+from domain.problems import Problem
 from domain.progress import Progress
-from domain.status import (
-    DOCUMENT_LIFECYCLE,
-    WORKSPACE_LIFECYCLE,
-    DocumentProcessingStatus,
-    WorkspaceStatus,
-)
+from domain.result import Err, Ok, Result
+
+E = TypeVar("E", Document, Workspace)
 
 
 def _now() -> datetime:
@@ -28,20 +26,33 @@ def _now() -> datetime:
 
 
 class InMemoryStatusRepository(StatusRepository):
-    """Keeps entities in dictionaries; one lock makes each check-and-write atomic."""
+    """Keeps entities in dictionaries; one lock makes each check-and-write atomic.
+
+    Positions are taken under that same lock, so they grow in the order changes land.
+    """
 
     def __init__(self, outbox: InMemoryOutbox | None = None) -> None:
         self._outbox = outbox
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._positions = itertools.count(1)
+        self._epoch = uuid.uuid4().hex
         self.documents: dict[int, Document] = {}
         self.workspaces: dict[int, Workspace] = {}
+
+    def epoch(self) -> str:
+        return self._epoch
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         with self._lock:
             now = _now()
             workspace = Workspace(
-                id=next(self._ids), user_id=user_id, name=name, created_at=now, updated_at=now
+                id=next(self._ids),
+                user_id=user_id,
+                name=name,
+                position=next(self._positions),
+                created_at=now,
+                updated_at=now,
             )
             self.workspaces[workspace.id] = workspace
             self._record(workspace)
@@ -65,6 +76,7 @@ class InMemoryStatusRepository(StatusRepository):
                 filename=filename,
                 storage_key=storage_key,
                 progress=progress,
+                position=next(self._positions),
                 created_at=now,
                 updated_at=now,
             )
@@ -92,73 +104,30 @@ class InMemoryStatusRepository(StatusRepository):
             found = [w for w in self.workspaces.values() if w.user_id == user_id]
         return sorted(found, key=lambda w: w.id)
 
-    def update_document_status(
-        self,
-        document_id: int,
-        status: DocumentProcessingStatus,
-        *,
-        error: str | None = None,
-        chunk_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        progress: Progress | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Document | None:
-        with self._lock:
-            current = self.documents.get(document_id)
-            if current is None:
-                return None
-            if expected_version is not None and current.version != expected_version:
-                raise TransitionRejected.stale("document", expected_version, current.version)
-            if not DOCUMENT_LIFECYCLE.allows(current.processing_status, status, retry=retry):
-                raise TransitionRejected(
-                    DOCUMENT_LIFECYCLE.describe_rejection(
-                        current.processing_status, status, retry=retry
-                    )
-                )
-            changed = dataclasses.replace(
-                current,
-                processing_status=status,
-                processing_error=error,
-                chunk_count=current.chunk_count if chunk_count is None else chunk_count,
-                metadata=current.metadata if metadata is None else dict(metadata),
-                progress=current.progress if progress is None else progress,
-                version=current.version + 1,
-                updated_at=_now(),
-            )
-            self.documents[document_id] = changed
-            self._record(changed)
-            return changed
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        return self._apply(change, self.documents)
 
-    def update_workspace_status(
-        self,
-        workspace_id: int,
-        status: WorkspaceStatus,
-        *,
-        message: str | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Workspace | None:
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        return self._apply(change, self.workspaces)
+
+    def _apply(self, change: StatusChange, stored: dict[int, E]) -> Result[E, Problem]:
         with self._lock:
-            current = self.workspaces.get(workspace_id)
+            current = stored.get(change.entity_id)
             if current is None:
-                return None
-            if expected_version is not None and current.version != expected_version:
-                raise TransitionRejected.stale("workspace", expected_version, current.version)
-            if not WORKSPACE_LIFECYCLE.allows(current.status, status, retry=retry):
-                raise TransitionRejected(
-                    WORKSPACE_LIFECYCLE.describe_rejection(current.status, status, retry=retry)
-                )
+                return Err(change.not_found())
+            refused = change.refusal(getattr(current, change.status_field), current.version)
+            if refused is not None:
+                return Err(refused)
             changed = dataclasses.replace(
                 current,
-                status=status,
-                status_message=message,
+                **change.written(),
                 version=current.version + 1,
+                position=next(self._positions),
                 updated_at=_now(),
             )
-            self.workspaces[workspace_id] = changed
+            stored[change.entity_id] = changed
             self._record(changed)
-            return changed
+            return Ok(changed)
 
     def _record(self, entity: Document | Workspace) -> None:
         if self._outbox is not None:

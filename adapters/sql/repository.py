@@ -7,13 +7,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Connection,
     Engine,
     Insert,
     Row,
+    ScalarSelect,
     Select,
     Table,
     Update,
@@ -25,20 +26,25 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from adapters.sql.records import documents, outbox, to_document, to_workspace, users, workspaces
+from adapters.sql.records import (
+    INSTALLATION_ID,
+    documents,
+    installation,
+    outbox,
+    to_document,
+    to_workspace,
+    users,
+    workspaces,
+)
 from adapters.sql.sessions import SessionSource, transaction
+from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import FIRST_VERSION, Document, Workspace
-from domain.errors import TransitionRejected
 from domain.events import encode, entity_key, status_event_for
 from domain.ports import StatusRepository
+from domain.problems import Problem
 from domain.progress import Progress
-from domain.status import (
-    DOCUMENT_LIFECYCLE,
-    WORKSPACE_LIFECYCLE,
-    DocumentProcessingStatus,
-    Lifecycle,
-    WorkspaceStatus,
-)
+from domain.result import Err, Ok, Result
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 E = TypeVar("E", Document, Workspace)
 
@@ -70,17 +76,30 @@ class SqlStatusRepository(StatusRepository):
     repository may be shared between threads. With ``outbox=True`` the status event of every
     change (and the creation event of every new entity) is written to the ``outbox`` table in
     the same transaction as the change, for the relay to publish.
+
+    Every change and every creation takes the next position on the database's change cursor
+    (see ``_next_position``), so that readers can ask for everything after a position.
     """
 
     def __init__(self, session_or_factory: SessionSource, *, outbox: bool = False) -> None:
         self._source = session_or_factory
         self._outbox = outbox
+        self._epoch: str | None = None
+
+    def epoch(self) -> str:
+        if self._epoch is None:
+            with transaction(self._source) as session:
+                self._epoch = session.execute(
+                    select(installation.c.epoch).where(installation.c.id == INSTALLATION_ID)
+                ).scalar_one()
+        return self._epoch
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         now = _now()
         with transaction(self._source) as session:
             ensure_user(session, user_id, now)
-            row = session.execute(
+            connection = session.connection()
+            row = connection.execute(
                 insert(workspaces)
                 .values(
                     user_id=user_id,
@@ -88,11 +107,13 @@ class SqlStatusRepository(StatusRepository):
                     status=WorkspaceStatus.PROVISIONING.value,
                     status_message=None,
                     version=FIRST_VERSION,
+                    position=_next_position(connection.dialect.name),
                     created_at=now,
                     updated_at=now,
                 )
                 .returning(*workspaces.c)
             ).one()
+            _took_position(connection, row)
             workspace = to_workspace(row._mapping)
             self._record_event(session, workspace, now)
         return workspace
@@ -109,7 +130,8 @@ class SqlStatusRepository(StatusRepository):
         now = _now()
         with transaction(self._source) as session:
             ensure_user(session, user_id, now)
-            row = session.execute(
+            connection = session.connection()
+            row = connection.execute(
                 insert(documents)
                 .values(
                     user_id=user_id,
@@ -122,11 +144,13 @@ class SqlStatusRepository(StatusRepository):
                     metadata={},
                     progress=progress.to_json(),
                     version=FIRST_VERSION,
+                    position=_next_position(connection.dialect.name),
                     created_at=now,
                     updated_at=now,
                 )
                 .returning(*documents.c)
             ).one()
+            _took_position(connection, row)
             document = to_document(row._mapping)
             self._record_event(session, document, now)
         return document
@@ -155,100 +179,24 @@ class SqlStatusRepository(StatusRepository):
             rows = session.execute(query.order_by(workspaces.c.id)).all()
         return [to_workspace(row._mapping) for row in rows]
 
-    def update_document_status(
-        self,
-        document_id: int,
-        status: DocumentProcessingStatus,
-        *,
-        error: str | None = None,
-        chunk_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        progress: Progress | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Document | None:
-        now = _now()
-        changes: dict[str, Any] = {
-            "processing_status": status.value,
-            "processing_error": error,
-            "updated_at": now,
-        }
-        if chunk_count is not None:
-            changes["chunk_count"] = chunk_count
-        if metadata is not None:
-            changes["metadata"] = dict(metadata)
-        if progress is not None:
-            changes["progress"] = progress.to_json()
-        return self._change(
-            documents,
-            "processing_status",
-            DOCUMENT_LIFECYCLE,
-            to_document,
-            entity_id=document_id,
-            target=status,
-            changes=changes,
-            retry=retry,
-            expected_version=expected_version,
-        )
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        return self._apply(change, documents, to_document)
 
-    def update_workspace_status(
-        self,
-        workspace_id: int,
-        status: WorkspaceStatus,
-        *,
-        message: str | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Workspace | None:
-        now = _now()
-        changes: dict[str, Any] = {
-            "status": status.value,
-            "status_message": message,
-            "updated_at": now,
-        }
-        return self._change(
-            workspaces,
-            "status",
-            WORKSPACE_LIFECYCLE,
-            to_workspace,
-            entity_id=workspace_id,
-            target=status,
-            changes=changes,
-            retry=retry,
-            expected_version=expected_version,
-        )
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        return self._apply(change, workspaces, to_workspace)
 
-    def _change(
-        self,
-        table: Table,
-        status_column: str,
-        lifecycle: Lifecycle[Any],
-        to_entity: Callable[[Mapping[Any, Any]], E],
-        *,
-        entity_id: int,
-        target: DocumentProcessingStatus | WorkspaceStatus,
-        changes: dict[str, Any],
-        retry: bool,
-        expected_version: int | None,
-    ) -> E | None:
+    def _apply(
+        self, change: StatusChange, table: Table, to_entity: Callable[[Mapping[Any, Any]], E]
+    ) -> Result[E, Problem]:
         """Apply one checked, versioned status change and record its event, atomically."""
+        now = _now()
         with self._status_connection() as connection:
-            row = _change_status(
-                connection,
-                table,
-                status_column,
-                lifecycle,
-                entity_id=entity_id,
-                target=target,
-                changes=changes,
-                retry=retry,
-                expected_version=expected_version,
-            )
-            if row is None:
-                return None
-            entity = to_entity(row._mapping)
-            self._record_event(connection, entity, changes["updated_at"])
-        return entity
+            row = _change_status(connection, table, change, now)
+            if isinstance(row, Err):
+                return row
+            entity = to_entity(row.value._mapping)
+            self._record_event(connection, entity, now)
+        return Ok(entity)
 
     @contextmanager
     def _status_connection(self) -> Iterator[Connection]:
@@ -296,25 +244,74 @@ def _outbox_insert() -> Insert:
 
 
 @cache
-def _status_update(
-    table: Table,
-    status_column: str,
-    target: Enum,
-    allowed: tuple[str, ...],
-    columns: tuple[str, ...],
-    with_expected_version: bool,
-) -> Update:
+def _next_position(dialect: str) -> ScalarSelect[Any]:
+    """The next position on the change cursor, as a value of the statement that takes it.
+
+    A reader that answers "everything after position C" must never miss a change that commits
+    later with a lower position, so positions are handed out in commit order: taking one locks
+    the single ``installation`` row until the transaction ends, which serialises status changes
+    and creations from the moment they take their position to their commit. On PostgreSQL the
+    counter is bumped by a data-modifying CTE of the very ``UPDATE``/``INSERT`` that writes the
+    entity (one round trip, and the row lock is taken before the entity's). SQLite, which has
+    no such CTEs, reads the counter in that statement and ``_took_position`` stores it in the
+    same transaction; its single writer already serialises transactions.
+    """
+    if dialect == "postgresql":
+        bumped = (
+            update(installation)
+            .where(installation.c.id == INSTALLATION_ID)
+            .values(last_position=installation.c.last_position + 1)
+            .returning(installation.c.last_position)
+            .cte("next_position")
+        )
+        return select(bumped.c.last_position).scalar_subquery()
+    return (
+        select(installation.c.last_position + 1)
+        .where(installation.c.id == INSTALLATION_ID)
+        .scalar_subquery()
+    )
+
+
+def _took_position(connection: Connection, row: Row[Any]) -> None:
+    """Record ``row``'s position as the last one handed out, where the statement did not."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(_store_last_position(), {"position": row.position})
+
+
+@cache
+def _store_last_position() -> Update:
+    return (
+        update(installation)
+        .where(installation.c.id == INSTALLATION_ID)
+        .values(last_position=bindparam("position"))
+    )
+
+
+class _Shape(NamedTuple):
+    """What tells one status ``UPDATE`` statement from another; its values are parameters."""
+
+    status_column: str
+    target: Enum
+    allowed: tuple[str, ...]
+    columns: tuple[str, ...]
+    with_expected_version: bool
+
+
+@cache
+def _status_update(table: Table, shape: _Shape, dialect: str) -> Update:
     """The conditional ``UPDATE … RETURNING`` of one shape, built once with bound parameters.
 
     Rebuilding the expression tree (and SQLAlchemy's cache key for it) on every call cost more
     CPU than the round trip to the database; the values of a call are all bound parameters.
     """
-    conditions = [table.c.id == bindparam("entity_id"), table.c[status_column].in_(allowed)]
-    if with_expected_version:
+    status = table.c[shape.status_column]
+    conditions = [table.c.id == bindparam("entity_id"), status.in_(shape.allowed)]
+    if shape.with_expected_version:
         conditions.append(table.c.version == bindparam("expected_version"))
-    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
-    values[status_column] = target.value
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in shape.columns}
+    values[shape.status_column] = shape.target.value
     values["version"] = table.c.version + 1
+    values["position"] = _next_position(dialect)
     return update(table).where(*conditions).values(values).returning(*table.c)
 
 
@@ -325,19 +322,19 @@ def _current_status(table: Table, status_column: str) -> Select[Any]:
     )
 
 
+def _column_value(value: object) -> object:
+    """A field of a status change as its column stores it."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Progress):
+        return value.to_json()
+    return value
+
+
 def _change_status(
-    connection: Connection,
-    table: Table,
-    status_column: str,
-    lifecycle: Lifecycle[Any],
-    *,
-    entity_id: int,
-    target: Enum,
-    changes: Mapping[str, Any],
-    retry: bool,
-    expected_version: int | None,
-) -> Row[Any] | None:
-    """Apply a status change in one statement; the changed row, or ``None`` if there is none.
+    connection: Connection, table: Table, change: StatusChange, now: datetime
+) -> Result[Row[Any], Problem]:
+    """Apply a status change in one statement; the changed row, or why there is none.
 
     The lifecycle check and ``version = version + 1`` are the WHERE and SET of a single
     ``UPDATE … RETURNING`` (PostgreSQL, and SQLite since 3.35). The database evaluates both
@@ -347,30 +344,31 @@ def _change_status(
     ``SELECT … FOR UPDATE`` round trip (which SQLite lacks) or optimistic retry loops in the
     common case. Only a rejected change costs a second statement, to say why it was rejected.
     """
-    allowed = tuple(sorted(s.value for s in lifecycle.sources(target, retry=retry)))
+    status_column = change.status_field
+    allowed = tuple(sorted(s.value for s in change.sources()))
+    changes = {name: _column_value(value) for name, value in change.written().items()}
+    changes["updated_at"] = now
     columns = tuple(sorted(name for name in changes if name != status_column))
-    statement = _status_update(
-        table, status_column, target, allowed, columns, expected_version is not None
+    shape = _Shape(
+        status_column, change.status, allowed, columns, change.expected_version is not None
     )
+    statement = _status_update(table, shape, connection.dialect.name)
     parameters: dict[str, Any] = {f"new_{name}": changes[name] for name in columns}
-    parameters["entity_id"] = entity_id
-    if expected_version is not None:
-        parameters["expected_version"] = expected_version
+    parameters["entity_id"] = change.entity_id
+    if change.expected_version is not None:
+        parameters["expected_version"] = change.expected_version
     for _ in range(_ATTEMPTS):
         row = connection.execute(statement, parameters).first()
         if row is not None:
-            return row
+            _took_position(connection, row)
+            return Ok(row)
         current = connection.execute(
-            _current_status(table, status_column), {"entity_id": entity_id}
+            _current_status(table, status_column), {"entity_id": change.entity_id}
         ).first()
         if current is None:
-            return None
+            return Err(change.not_found())
         current_status, current_version = current
-        if expected_version is not None and current_version != expected_version:
-            raise TransitionRejected.stale(lifecycle.entity, expected_version, current_version)
-        if current_status not in allowed:
-            source = type(target)(current_status)
-            raise TransitionRejected(lifecycle.describe_rejection(source, target, retry=retry))
-    raise TransitionRejected(
-        f"{lifecycle.entity} {entity_id} kept changing under concurrent writers; try again"
-    )
+        refused = change.refusal(current_status, current_version)
+        if refused is not None:
+            return Err(refused)
+    return Err(change.contended())

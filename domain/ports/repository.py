@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any
 
+from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, RagConfig, Workspace
+from domain.problems import Problem
 from domain.progress import Progress
-from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from domain.result import Result
+from domain.status import DocumentProcessingStatus
 
 
 class StatusRepository(ABC):
@@ -16,9 +17,18 @@ class StatusRepository(ABC):
 
     A status change is checked against the lifecycle and stored with ``version + 1`` as one
     atomic step: two writers can never skip or repeat a version, nor slip an illegal move in.
-    The update methods return the changed entity, ``None`` when it does not exist, and raise
-    ``TransitionRejected`` when the move is illegal or ``expected_version`` is stale.
+    The update methods return ``Ok`` with the changed entity, or ``Err`` with a ``Problem``:
+    ``NOT_FOUND`` when the entity does not exist, ``CONFLICT`` when the move is illegal or
+    ``expected_version`` is stale (see ``domain.changes``).
+
+    Every change and every creation also takes the next ``position`` on one change cursor
+    shared by documents and workspaces. Positions grow in commit order: once a reader has seen
+    every change up to position C, no change with a position at or below C commits later.
     """
+
+    @abstractmethod
+    def epoch(self) -> str:
+        """This store's random identity: positions compare only within one epoch."""
 
     @abstractmethod
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
@@ -53,31 +63,12 @@ class StatusRepository(ABC):
         """A user's workspaces, oldest first."""
 
     @abstractmethod
-    def update_document_status(
-        self,
-        document_id: int,
-        status: DocumentProcessingStatus,
-        *,
-        error: str | None = None,
-        chunk_count: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        progress: Progress | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Document | None:
-        """Move a document to ``status``; ``error`` is always written, the rest only when given."""
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        """Apply ``change`` to its document: the changed document, or why it was refused."""
 
     @abstractmethod
-    def update_workspace_status(
-        self,
-        workspace_id: int,
-        status: WorkspaceStatus,
-        *,
-        message: str | None = None,
-        retry: bool = False,
-        expected_version: int | None = None,
-    ) -> Workspace | None:
-        """Move a workspace to ``status``; ``message`` is always written."""
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        """Apply ``change`` to its workspace: the changed workspace, or why it was refused."""
 
 
 class RagConfigs(ABC):

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Chunk, Document, RagConfig, Workspace
-from domain.errors import TransitionRejected
 from domain.ports import RagConfigs, StatusRepository
 from domain.ports.processing import ChunkIndex
+from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
+from domain.result import Err
 from domain.status import (
     DOCUMENT_LIFECYCLE,
     WORKSPACE_LIFECYCLE,
@@ -42,6 +44,44 @@ WORKSPACE_PATHS: dict[WorkspaceStatus, tuple[WorkspaceStatus, ...]] = {
 }
 
 
+def changed_document(
+    repository: StatusRepository, document_id: int, status: D, **fields: Any
+) -> Document:
+    """The document after a change the test expects to be applied."""
+    return repository.update_document_status(
+        DocumentStatusChange(document_id=document_id, status=status, **fields)
+    ).unwrap()
+
+
+def refused_document(
+    repository: StatusRepository, document_id: int, status: D, **fields: Any
+) -> Problem:
+    """Why a change the test expects to be refused was refused."""
+    result = repository.update_document_status(
+        DocumentStatusChange(document_id=document_id, status=status, **fields)
+    )
+    assert isinstance(result, Err), f"applied: {result}"
+    return result.error
+
+
+def changed_workspace(
+    repository: StatusRepository, workspace_id: int, status: W, **fields: Any
+) -> Workspace:
+    return repository.update_workspace_status(
+        WorkspaceStatusChange(workspace_id=workspace_id, status=status, **fields)
+    ).unwrap()
+
+
+def refused_workspace(
+    repository: StatusRepository, workspace_id: int, status: W, **fields: Any
+) -> Problem:
+    result = repository.update_workspace_status(
+        WorkspaceStatusChange(workspace_id=workspace_id, status=status, **fields)
+    )
+    assert isinstance(result, Err), f"applied: {result}"
+    return result.error
+
+
 def new_workspace(repository: StatusRepository, user_id: int = 7, name: str = "w") -> Workspace:
     return repository.add_workspace(user_id=user_id, name=name)
 
@@ -63,9 +103,7 @@ def document_at(
 ) -> Document:
     document = new_document(repository, workspace)
     for step in DOCUMENT_PATHS[status]:
-        moved = repository.update_document_status(document.id, step)
-        assert moved is not None
-        document = moved
+        document = changed_document(repository, document.id, step)
     assert document.processing_status is status
     return document
 
@@ -73,9 +111,7 @@ def document_at(
 def workspace_at(repository: StatusRepository, status: WorkspaceStatus) -> Workspace:
     workspace = new_workspace(repository)
     for step in WORKSPACE_PATHS[status]:
-        moved = repository.update_workspace_status(workspace.id, step)
-        assert moved is not None
-        workspace = moved
+        workspace = changed_workspace(repository, workspace.id, step)
     assert workspace.status is status
     return workspace
 
@@ -115,12 +151,18 @@ class StatusRepositoryContract:
         ids = {new_document(repository, workspace, f"{n}.txt").id for n in range(5)}
         assert len(ids) == 5
 
-    def test_missing_entities_read_and_update_as_none(self, repository: StatusRepository) -> None:
+    def test_missing_entities_read_as_none_and_are_not_found_by_a_change(
+        self, repository: StatusRepository
+    ) -> None:
         assert repository.get_document(999_999) is None
         assert repository.get_workspace(999_999) is None
-        assert repository.update_document_status(999_999, D.PROCESSING) is None
-        assert repository.update_document_status(999_999, D.PENDING, retry=True) is None
-        assert repository.update_workspace_status(999_999, W.READY, expected_version=1) is None
+        for problem in (
+            refused_document(repository, 999_999, D.PROCESSING),
+            refused_document(repository, 999_999, D.PENDING, retry=True),
+            refused_workspace(repository, 999_999, W.READY, expected_version=1),
+        ):
+            assert problem.kind is ProblemKind.NOT_FOUND
+            assert "999999 not found" in problem
 
     def test_lists_hold_only_the_users_own_entities_oldest_first(
         self, repository: StatusRepository
@@ -152,17 +194,21 @@ class StatusRepositoryContract:
         for current, target, retry in itertools.product(D, D, (False, True)):
             before = document_at(repository, workspace, current)
             legal = DOCUMENT_LIFECYCLE.allows(current, target, retry=retry)
-            try:
-                after = repository.update_document_status(before.id, target, retry=retry)
-            except TransitionRejected as rejected:
+            result = repository.update_document_status(
+                DocumentStatusChange(document_id=before.id, status=target, retry=retry)
+            )
+            if isinstance(result, Err):
                 if legal:
-                    wrong.append(f"{current.value}->{target.value} retry={retry}: {rejected}")
+                    wrong.append(f"{current.value}->{target.value} retry={retry}: {result.error}")
+                elif result.error.kind is not ProblemKind.CONFLICT:
+                    wrong.append(f"{current.value}->{target.value}: refused as {result.error.kind}")
                 elif repository.get_document(before.id) != before:
                     wrong.append(f"{current.value}->{target.value}: rejected but changed")
                 continue
+            after = result.value
             if not legal:
                 wrong.append(f"{current.value}->{target.value} retry={retry} got through")
-            elif after is None or (after.processing_status, after.version) != (
+            elif (after.processing_status, after.version) != (
                 target,
                 before.version + 1,
             ):
@@ -174,24 +220,27 @@ class StatusRepositoryContract:
         for current, target, retry in itertools.product(W, W, (False, True)):
             before = workspace_at(repository, current)
             legal = WORKSPACE_LIFECYCLE.allows(current, target, retry=retry)
-            try:
-                after = repository.update_workspace_status(before.id, target, retry=retry)
-            except TransitionRejected as rejected:
+            result = repository.update_workspace_status(
+                WorkspaceStatusChange(workspace_id=before.id, status=target, retry=retry)
+            )
+            if isinstance(result, Err):
                 if legal:
-                    wrong.append(f"{current.value}->{target.value} retry={retry}: {rejected}")
+                    wrong.append(f"{current.value}->{target.value} retry={retry}: {result.error}")
+                elif result.error.kind is not ProblemKind.CONFLICT:
+                    wrong.append(f"{current.value}->{target.value}: refused as {result.error.kind}")
                 elif repository.get_workspace(before.id) != before:
                     wrong.append(f"{current.value}->{target.value}: rejected but changed")
                 continue
+            after = result.value
             if not legal:
                 wrong.append(f"{current.value}->{target.value} retry={retry} got through")
-            elif after is None or (after.status, after.version) != (target, before.version + 1):
+            elif (after.status, after.version) != (target, before.version + 1):
                 wrong.append(f"{current.value}->{target.value}: stored {after}")
         assert wrong == []
 
     def test_a_rejection_names_the_move(self, repository: StatusRepository) -> None:
         document = document_at(repository, new_workspace(repository), D.READY)
-        with pytest.raises(TransitionRejected, match="'ready' to 'processing'"):
-            repository.update_document_status(document.id, D.PROCESSING)
+        assert "'ready' to 'processing'" in refused_document(repository, document.id, D.PROCESSING)
 
     def test_only_a_retry_reopens_a_finished_document_or_failed_workspace(
         self, repository: StatusRepository
@@ -199,25 +248,22 @@ class StatusRepositoryContract:
         workspace = new_workspace(repository)
         for finished in (D.READY, D.FAILED):
             document = document_at(repository, workspace, finished)
-            with pytest.raises(TransitionRejected, match="directly"):
-                repository.update_document_status(document.id, D.PENDING)
-            reopened = repository.update_document_status(
-                document.id, D.PENDING, progress=document.progress.reset(), retry=True
+            assert "directly" in refused_document(repository, document.id, D.PENDING)
+            reopened = changed_document(
+                repository, document.id, D.PENDING, progress=document.progress.reset(), retry=True
             )
-            assert reopened is not None
             assert (reopened.processing_status, reopened.version) == (
                 D.PENDING,
                 document.version + 1,
             )
             assert reopened.progress == Progress.plan(PLAN)
         pending = new_document(repository, workspace)
-        with pytest.raises(TransitionRejected, match="by retry"):
-            repository.update_document_status(pending.id, D.PENDING, retry=True)
+        assert "by retry" in refused_document(repository, pending.id, D.PENDING, retry=True)
         errored = workspace_at(repository, W.ERROR)
-        with pytest.raises(TransitionRejected):
-            repository.update_workspace_status(errored.id, W.PROVISIONING)
-        again = repository.update_workspace_status(errored.id, W.PROVISIONING, retry=True)
-        assert again is not None
+        assert (
+            refused_workspace(repository, errored.id, W.PROVISIONING).kind is ProblemKind.CONFLICT
+        )
+        again = changed_workspace(repository, errored.id, W.PROVISIONING, retry=True)
         assert (again.status, again.version) == (W.PROVISIONING, errored.version + 1)
 
     def test_every_change_adds_exactly_one_to_the_version(
@@ -228,11 +274,9 @@ class StatusRepositoryContract:
         progress = document.progress
         for label in PLAN:
             progress = progress.begin(label)
-            moved = repository.update_document_status(document.id, D.PROCESSING, progress=progress)
-            assert moved is not None
+            moved = changed_document(repository, document.id, D.PROCESSING, progress=progress)
             versions.append(moved.version)
-        done = repository.update_document_status(document.id, D.READY)
-        assert done is not None
+        done = changed_document(repository, document.id, D.READY)
         versions.append(done.version)
         assert versions == list(range(1, len(PLAN) + 3))
         stored = repository.get_document(document.id)
@@ -244,26 +288,25 @@ class StatusRepositoryContract:
     ) -> None:
         document = document_at(repository, new_workspace(repository), D.PROCESSING)
         assert document.version == 2
-        with pytest.raises(TransitionRejected, match="stale") as caught:
-            repository.update_document_status(document.id, D.READY, expected_version=1)
-        assert "version 2" in str(caught.value)
+        stale = refused_document(repository, document.id, D.READY, expected_version=1)
+        assert stale.kind is ProblemKind.CONFLICT
+        assert "stale" in stale
+        assert "version 2" in stale
         assert repository.get_document(document.id) == document
-        moved = repository.update_document_status(document.id, D.READY, expected_version=2)
-        assert moved is not None
+        moved = changed_document(repository, document.id, D.READY, expected_version=2)
         assert moved.version == 3
         workspace = new_workspace(repository)
-        with pytest.raises(TransitionRejected, match="stale"):
-            repository.update_workspace_status(workspace.id, W.READY, expected_version=5)
-        ready = repository.update_workspace_status(workspace.id, W.READY, expected_version=1)
-        assert ready is not None
+        assert "stale" in refused_workspace(repository, workspace.id, W.READY, expected_version=5)
+        ready = changed_workspace(repository, workspace.id, W.READY, expected_version=1)
         assert ready.version == 2
 
     def test_a_stale_version_is_reported_before_an_illegal_move(
         self, repository: StatusRepository
     ) -> None:
         document = document_at(repository, new_workspace(repository), D.READY)
-        with pytest.raises(TransitionRejected, match="stale"):
-            repository.update_document_status(document.id, D.PROCESSING, expected_version=1)
+        assert "stale" in refused_document(
+            repository, document.id, D.PROCESSING, expected_version=1
+        )
 
     def test_error_is_always_written_the_rest_only_when_given(
         self, repository: StatusRepository
@@ -271,7 +314,8 @@ class StatusRepositoryContract:
         document = new_document(repository, new_workspace(repository))
         progress = document.progress.begin("Parsing")
         metadata: dict[str, Any] = {"pages": 3, "nested": {"k": [1, 2.5, None, "x"]}}
-        first = repository.update_document_status(
+        first = changed_document(
+            repository,
             document.id,
             D.PROCESSING,
             error="a warning",
@@ -279,27 +323,27 @@ class StatusRepositoryContract:
             metadata=metadata,
             progress=progress,
         )
-        assert first is not None
         assert first.processing_error == "a warning"
         assert (first.chunk_count, dict(first.metadata), first.progress) == (4, metadata, progress)
-        second = repository.update_document_status(document.id, D.PROCESSING)
-        assert second is not None
+        second = changed_document(repository, document.id, D.PROCESSING)
         assert second.processing_error is None, "error is always written, even as None"
         assert (second.chunk_count, dict(second.metadata), second.progress) == (
             4,
             metadata,
             progress,
         )
-        failed = repository.update_document_status(
-            document.id, D.FAILED, error="Parsing: unreadable", progress=progress.fail("Parsing")
+        failed = changed_document(
+            repository,
+            document.id,
+            D.FAILED,
+            error="Parsing: unreadable",
+            progress=progress.fail("Parsing"),
         )
-        assert failed is not None
         assert failed.processing_error == "Parsing: unreadable"
         assert repository.get_document(document.id) == failed
-        cleared = repository.update_document_status(
-            document.id, D.PENDING, chunk_count=0, metadata={}, retry=True
+        cleared = changed_document(
+            repository, document.id, D.PENDING, chunk_count=0, metadata={}, retry=True
         )
-        assert cleared is not None
         assert (cleared.processing_error, cleared.chunk_count, dict(cleared.metadata)) == (
             None,
             0,
@@ -308,18 +352,15 @@ class StatusRepositoryContract:
 
     def test_workspace_message_is_always_written(self, repository: StatusRepository) -> None:
         workspace = new_workspace(repository)
-        errored = repository.update_workspace_status(workspace.id, W.ERROR, message="disk full")
-        assert errored is not None
+        errored = changed_workspace(repository, workspace.id, W.ERROR, message="disk full")
         assert errored.status_message == "disk full"
-        retried = repository.update_workspace_status(workspace.id, W.PROVISIONING, retry=True)
-        assert retried is not None
+        retried = changed_workspace(repository, workspace.id, W.PROVISIONING, retry=True)
         assert retried.status_message is None
         assert repository.get_workspace(workspace.id) == retried
 
     def test_changes_keep_what_they_do_not_touch(self, repository: StatusRepository) -> None:
         document = new_document(repository, new_workspace(repository), "keep.md")
-        moved = repository.update_document_status(document.id, D.PROCESSING)
-        assert moved is not None
+        moved = changed_document(repository, document.id, D.PROCESSING)
         assert (moved.id, moved.user_id, moved.workspace_id) == (
             document.id,
             document.user_id,
@@ -328,6 +369,50 @@ class StatusRepositoryContract:
         assert (moved.filename, moved.storage_key) == (document.filename, document.storage_key)
         assert moved.created_at == document.created_at
         assert moved.updated_at >= document.updated_at
+
+    def test_creations_and_changes_take_ever_greater_positions_across_both_kinds(
+        self, repository: StatusRepository
+    ) -> None:
+        workspace = new_workspace(repository)
+        document = new_document(repository, workspace)
+        other = new_document(repository, workspace, "b.txt")
+        seen = [workspace.position, document.position, other.position]
+        for moved in (
+            changed_document(repository, document.id, D.PROCESSING),
+            changed_workspace(repository, workspace.id, W.READY),
+            changed_document(repository, other.id, D.FAILED, error="bad"),
+            changed_document(repository, document.id, D.PROCESSING),
+        ):
+            seen.append(moved.position)
+        assert seen[0] > 0
+        assert seen == sorted(set(seen)), "unique and increasing in the order of the writes"
+        stored_document = repository.get_document(document.id)
+        stored_workspace = repository.get_workspace(workspace.id)
+        assert stored_document is not None
+        assert stored_workspace is not None
+        assert (stored_document.position, stored_workspace.position) == (seen[6], seen[4])
+        assert [d.position for d in repository.list_documents(user_id=workspace.user_id)] == [
+            seen[6],
+            seen[5],
+        ]
+
+    def test_a_rejected_change_keeps_the_position(self, repository: StatusRepository) -> None:
+        document = document_at(repository, new_workspace(repository), D.READY)
+        assert refused_document(repository, document.id, D.PROCESSING).kind is ProblemKind.CONFLICT
+        assert (
+            refused_document(repository, document.id, D.PENDING, expected_version=1).kind
+            is ProblemKind.CONFLICT
+        )
+        assert repository.get_document(document.id) == document
+        later = new_workspace(repository)
+        assert later.position > document.position
+
+    def test_the_epoch_is_a_stable_identity(self, repository: StatusRepository) -> None:
+        epoch = repository.epoch()
+        assert isinstance(epoch, str)
+        assert len(epoch) >= 16
+        new_workspace(repository)
+        assert repository.epoch() == epoch
 
 
 class RagConfigsContract:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from adapters.memory.repository import InMemoryStatusRepository
+from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
+from domain.entities import Document, Workspace
+from domain.problems import Problem
 from domain.progress import Progress
+from domain.result import Result
 from domain.status import DocumentProcessingStatus
 
 
@@ -27,3 +31,19 @@ class DummyStatusRepository(InMemoryStatusRepository):
         self.documents[1] = dataclasses.replace(
             document, id=1, processing_status=DocumentProcessingStatus.PROCESSING, version=2
         )
+
+
+class ChangeRecordingRepository(InMemoryStatusRepository):
+    """Keeps every status change it is handed, exactly as it was handed, then applies it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changes: list[StatusChange] = []
+
+    def update_document_status(self, change: DocumentStatusChange) -> Result[Document, Problem]:
+        self.changes.append(change)
+        return super().update_document_status(change)
+
+    def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
+        self.changes.append(change)
+        return super().update_workspace_status(change)

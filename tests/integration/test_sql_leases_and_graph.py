@@ -11,6 +11,7 @@ from adapters.sql.repository import SqlStatusRepository
 from domain.entities import Document, GraphEdge, GraphNode
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus
+from tests.contracts.repository import changed_document
 
 
 def new_document(repository: SqlStatusRepository) -> Document:
@@ -36,8 +37,8 @@ def test_one_owner_holds_a_lease_until_release(database: Database) -> None:
 def test_a_run_out_lease_is_listed_while_processing_and_can_be_taken(database: Database) -> None:
     repository = SqlStatusRepository(database.session_factory)
     processing, finished = new_document(repository), new_document(repository)
-    repository.update_document_status(processing.id, DocumentProcessingStatus.PROCESSING)
-    repository.update_document_status(finished.id, DocumentProcessingStatus.FAILED)
+    changed_document(repository, processing.id, DocumentProcessingStatus.PROCESSING)
+    changed_document(repository, finished.id, DocumentProcessingStatus.FAILED)
     leases = SqlDocumentLeases(database.session_factory)
     assert leases.acquire(processing.id, "gone", 0.05)
     assert leases.acquire(finished.id, "gone", 0.05)

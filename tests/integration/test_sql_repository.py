@@ -26,10 +26,10 @@ from adapters.sql.records import (
 from adapters.sql.repository import SqlStatusRepository
 from application.status_service import StatusService
 from domain.entities import Chunk, Document, Workspace
-from domain.errors import TransitionRejected
 from domain.events import StatusEvent, decode
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from tests.contracts.repository import changed_document, changed_workspace, refused_document
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -124,7 +124,7 @@ def test_with_outbox_every_change_writes_its_event_in_the_same_transaction(
 ) -> None:
     repository = SqlStatusRepository(database.session_factory, outbox=True)
     workspace = repository.add_workspace(user_id=9, name="w")
-    ready = repository.update_workspace_status(workspace.id, WorkspaceStatus.READY)
+    ready = changed_workspace(repository, workspace.id, WorkspaceStatus.READY)
     document = repository.add_document(
         user_id=9,
         workspace_id=workspace.id,
@@ -132,13 +132,10 @@ def test_with_outbox_every_change_writes_its_event_in_the_same_transaction(
         storage_key="k",
         progress=Progress.plan(["Parsing"]),
     )
-    processing = repository.update_document_status(
-        document.id, DocumentProcessingStatus.PROCESSING, chunk_count=3
+    processing = changed_document(
+        repository, document.id, DocumentProcessingStatus.PROCESSING, chunk_count=3
     )
-    assert ready is not None
-    assert processing is not None
-    with pytest.raises(TransitionRejected):
-        repository.update_document_status(document.id, DocumentProcessingStatus.PENDING)
+    refused_document(repository, document.id, DocumentProcessingStatus.PENDING)
 
     rows = outbox_rows(database)
     expected: list[Workspace | Document] = [workspace, ready, document, processing]
@@ -171,7 +168,7 @@ def test_the_change_and_its_outbox_event_roll_back_together(database: Database) 
     workspace = repository.add_workspace(user_id=9, name="w")
     failing = FailingAfterTheEvent(database.session_factory, outbox=True)
     with pytest.raises(RuntimeError, match="crash"):
-        failing.update_workspace_status(workspace.id, WorkspaceStatus.READY)
+        changed_workspace(failing, workspace.id, WorkspaceStatus.READY)
     with pytest.raises(RuntimeError, match="crash"):
         failing.add_workspace(user_id=9, name="never stored")
     assert repository.get_workspace(workspace.id) == workspace
@@ -182,7 +179,7 @@ def test_the_change_and_its_outbox_event_roll_back_together(database: Database) 
 def test_without_outbox_nothing_is_written_there(database: Database) -> None:
     repository = SqlStatusRepository(database.session_factory)
     workspace = repository.add_workspace(user_id=3, name="w")
-    repository.update_workspace_status(workspace.id, WorkspaceStatus.READY)
+    changed_workspace(repository, workspace.id, WorkspaceStatus.READY)
     assert outbox_rows(database) == []
 
 
@@ -241,22 +238,16 @@ def test_concurrent_writers_never_skip_repeat_or_slip_an_illegal_move(
             start.wait()
             try:
                 if legal:
-                    moved = mine.update_document_status(
-                        document.id, DocumentProcessingStatus.PROCESSING
-                    )
-                    assert moved is not None
+                    moved = changed_document(mine, document.id, DocumentProcessingStatus.PROCESSING)
                     with lock:
                         versions.append(moved.version)
                 else:
                     # Back to pending is illegal from pending or processing, retry or not.
-                    mine.update_document_status(
-                        document.id, DocumentProcessingStatus.PENDING, retry=retry
+                    refused = refused_document(
+                        mine, document.id, DocumentProcessingStatus.PENDING, retry=retry
                     )
                     with lock:
-                        errors.append(AssertionError("an illegal move got through"))
-            except TransitionRejected as rejected:
-                with lock:
-                    rejections.append(rejected.reason)
+                        rejections.append(refused.message)
             except BaseException as exc:
                 with lock:
                     errors.append(exc)

@@ -7,10 +7,10 @@ import pytest
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
 from application.documents import Documents, clean_filename
-from application.problems import ProblemKind
 from application.status_service import StatusService
 from application.workspaces import Workspaces
 from domain.events import DocumentUploaded, WorkspaceCreated
+from domain.problems import ProblemKind
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 from tests.fakes.messaging import FlakyPublisher, RecordingPublisher
 

@@ -1,0 +1,31 @@
+"""Why something was refused: a kind that callers map to their own terms, and a readable text.
+
+``Result[T, Problem]`` is the one way the core reports an expected failure, from the
+lifecycle check and the stores up to the use cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ProblemKind(str, Enum):
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED = "unsupported"
+    INVALID = "invalid"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: ProblemKind
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __contains__(self, text: str) -> bool:
+        return text in self.message
