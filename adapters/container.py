@@ -37,6 +37,7 @@ from application.status_service import StatusService
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
 from domain.ports import (
+    ChangeFeed,
     DocumentLeases,
     FileStorage,
     MessageBroker,
@@ -124,6 +125,19 @@ def _sql_repository(database: Any) -> StatusRepository:
     from adapters.sql.repository import SqlStatusRepository
 
     return SqlStatusRepository(database.session_factory, outbox=database.outbox)
+
+
+def _memory_feed(repository: StatusRepository) -> ChangeFeed:
+    from adapters.memory.feed import InMemoryChangeFeed
+
+    assert isinstance(repository, InMemoryStatusRepository)
+    return InMemoryChangeFeed(repository)
+
+
+def _sql_feed(database: Any) -> ChangeFeed:
+    from adapters.sql.feed import SqlChangeFeed
+
+    return SqlChangeFeed(database.session_factory, epoch=lambda: "sql")
 
 
 def _sql_rag_configs(database: Any) -> RagConfigs:
@@ -232,6 +246,11 @@ class Container(containers.DeclarativeContainer):
         config.persistence,
         memory=providers.Singleton(InMemoryStatusRepository, outbox=memory_outbox),
         sql=providers.Singleton(_sql_repository, database),
+    )
+    feed: providers.Provider[ChangeFeed] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(_memory_feed, repository),
+        sql=providers.Singleton(_sql_feed, database),
     )
     storage: providers.Provider[FileStorage] = providers.Selector(
         config.persistence,

@@ -1,5 +1,6 @@
 """The capabilities the core needs from the outside world, as small abstract classes."""
 
+from domain.ports.feed import ChangeFeed
 from domain.ports.messaging import (
     Delivery,
     MessageBroker,
@@ -12,6 +13,7 @@ from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 
 __all__ = [
+    "ChangeFeed",
     "Delivery",
     "DocumentLeases",
     "FileStorage",

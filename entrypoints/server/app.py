@@ -25,8 +25,10 @@ from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import ServerMetrics
-from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
+from entrypoints.server.protocol import FIRST_PAGE_SIZE, MAX_FRAME_BYTES, RESUME_LIMIT
+from entrypoints.server.snapshots import ScopeReader, SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
+from entrypoints.server.sse import StatusEvents
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -43,6 +45,9 @@ class ServerOptions:
     socket_queue_size: int = 256
     max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES
     max_sockets_per_user: int = MAX_SOCKETS_PER_USER
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    first_page_size: int = FIRST_PAGE_SIZE
+    resume_limit: int = RESUME_LIMIT
 
 
 class _Runtime:
@@ -57,6 +62,7 @@ def _warm_up(container: Container) -> None:
     container.status_service()
     container.workspaces()
     container.documents()
+    container.feed()
 
 
 def create_app(
@@ -75,13 +81,21 @@ def create_app(
             raise RuntimeError(documents.error.message)
         return Snapshot(documents=documents.value, workspaces=workspaces)
 
+    reader = ScopeReader(
+        container.feed, first_page=options.first_page_size, resume_limit=options.resume_limit
+    )
     hub = SocketHub(
-        metrics, SharedSnapshotReads(read_snapshot), queue_size=options.socket_queue_size
+        metrics,
+        SharedSnapshotReads(read_snapshot),
+        queue_size=options.socket_queue_size,
+        reader=reader,
+        max_frame_bytes=options.max_frame_bytes,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(_warm_up, container)
+        hub.epoch = await reader.epoch()
         broker = await run_in_threadpool(container.broker)
         runtime.bridge = StatusBridge(broker, hub)
         await runtime.bridge.start()
@@ -137,12 +151,14 @@ def create_app(
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
         max_sockets_per_user=options.max_sockets_per_user,
     )
+    events = StatusEvents(hub, signer, max_streams_per_user=options.max_sockets_per_user)
     routes: list[BaseRoute] = [
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         WebSocketRoute("/ws", socket.handle),
+        Route("/events", events.handle, methods=["GET"]),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

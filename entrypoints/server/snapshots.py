@@ -1,4 +1,4 @@
-"""Snapshots: a user's current state, read once for every socket of that user asking at once.
+"""First answers to sockets: a scope's changes after a cursor, a first page, or a whole snapshot.
 
 A reconnect storm (a server restart, a network blip) brings many sockets back together, often
 several per user (tabs, devices). Each needs a snapshot read *after* it was registered with the
@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
 from domain.entities import Document, Workspace
+from domain.feed import Changes, Entity, Page, Scope
+from domain.ports import ChangeFeed
+from entrypoints.server.protocol import (
+    FIRST_PAGE_SIZE,
+    RESUME_LIMIT,
+    Answer,
+    Cursor,
+    ScopeName,
+    parse_cursor,
+)
 from entrypoints.server.representation import document_json, workspace_json
 
 EntityKey = tuple[str, int]
@@ -46,59 +57,153 @@ class Snapshot:
 
 SnapshotLoader = Callable[[int], Awaitable[Snapshot]]
 SnapshotRead = Callable[[int], Snapshot]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class SharedSnapshotReads:
-    """A ``SnapshotLoader`` whose concurrent requests for one user share a read not yet begun."""
+class SharedReads(Generic[K, V]):
+    """Blocking reads by key, where concurrent requests for one key share a read not yet begun.
+
+    Per key there is at most one read running and one waiting to begin, which every request
+    arriving meanwhile joins: a thousand sockets asking the same thing cost one query.
+    """
 
     def __init__(
         self,
-        read: SnapshotRead,
-        run_blocking: Callable[[SnapshotRead, int], Awaitable[Snapshot]] = run_in_threadpool,
+        read: Callable[[K], V],
+        run_blocking: Callable[[Callable[[K], V], K], Awaitable[V]] = run_in_threadpool,
     ) -> None:
         self._read = read
         self._run_blocking = run_blocking
-        self._waiting: dict[int, asyncio.Future[Snapshot]] = {}
-        self._reading: dict[int, asyncio.Future[Snapshot]] = {}
+        self._waiting: dict[K, asyncio.Future[V]] = {}
+        self._reading: dict[K, asyncio.Future[V]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.reads = 0
 
-    async def __call__(self, user_id: int) -> Snapshot:
-        waiting = self._waiting.get(user_id)
+    async def __call__(self, key: K) -> V:
+        waiting = self._waiting.get(key)
         if waiting is None:
             waiting = asyncio.get_running_loop().create_future()
             waiting.add_done_callback(_retrieve)
-            self._waiting[user_id] = waiting
-            task = asyncio.create_task(self._read_when_free(user_id, waiting))
+            self._waiting[key] = waiting
+            task = asyncio.create_task(self._read_when_free(key, waiting))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # Shielded: one socket going away must not cancel the read the others wait for.
         return await asyncio.shield(waiting)
 
-    async def _read_when_free(self, user_id: int, result: asyncio.Future[Snapshot]) -> None:
+    async def _read_when_free(self, key: K, result: asyncio.Future[V]) -> None:
         try:
-            running = self._reading.get(user_id)
+            running = self._reading.get(key)
             if running is not None:
                 await asyncio.wait((running,))
             # From here on the read has begun as far as new requests are concerned: they
             # queue behind it rather than join it, since it may miss what they must see.
-            del self._waiting[user_id]
-            self._reading[user_id] = result
+            del self._waiting[key]
+            self._reading[key] = result
             self.reads += 1
-            result.set_result(await self._run_blocking(self._read, user_id))
+            result.set_result(await self._run_blocking(self._read, key))
         except asyncio.CancelledError:
             result.cancel()
             raise
         except Exception as exc:  # every waiter gets the failure, whatever it is
             result.set_exception(exc)
         finally:
-            if self._waiting.get(user_id) is result:
-                del self._waiting[user_id]
-            if self._reading.get(user_id) is result:
-                del self._reading[user_id]
+            if self._waiting.get(key) is result:
+                del self._waiting[key]
+            if self._reading.get(key) is result:
+                del self._reading[key]
 
 
-def _retrieve(future: asyncio.Future[Snapshot]) -> None:
+# A user's whole state, for clients that subscribe to no scope (protocol 1).
+SharedSnapshotReads = SharedReads
+
+
+def _entity_json(entity: Entity) -> dict[str, Any]:
+    return document_json(entity) if isinstance(entity, Document) else workspace_json(entity)
+
+
+class ScopeReader:
+    """Answers a subscription to a scope: the changes after a cursor, or a first page.
+
+    Reads are shared per (scope, cursor position) and per scope, so a reconnect storm costs
+    one query per distinct scope and cursor, not one per socket. A cursor that cannot be
+    honoured exactly — malformed, of another epoch, beyond anything this store has issued,
+    or so far behind that the changes would outnumber ``resume_limit`` — gets a first page
+    (``snapshot``), saying why; never a silent gap. ``feed`` is called for the feed at each
+    read, so that building it (and connecting) waits until the first one.
+    """
+
+    def __init__(
+        self,
+        feed: Callable[[], ChangeFeed],
+        *,
+        first_page: int = FIRST_PAGE_SIZE,
+        resume_limit: int = RESUME_LIMIT,
+        run_blocking: Callable[[Callable[[Any], Any], Any], Awaitable[Any]] = run_in_threadpool,
+    ) -> None:
+        self._feed = feed
+        self._epoch: str | None = None
+        self._run_blocking = run_blocking
+        self.changes: SharedReads[tuple[Scope, int], Changes] = SharedReads(
+            lambda key: feed().changes(key[0], after=key[1], limit=resume_limit), run_blocking
+        )
+        self.pages: SharedReads[Scope, Page] = SharedReads(
+            lambda scope: feed().page(scope, limit=first_page), run_blocking
+        )
+
+    @property
+    def reads(self) -> int:
+        """Reads of the feed issued so far (shared reads count once)."""
+        return self.changes.reads + self.pages.reads
+
+    async def epoch(self) -> str:
+        if self._epoch is None:
+            self._epoch = await self._run_blocking(lambda _: self._feed().epoch(), None)
+        return self._epoch
+
+    async def answer(self, user_id: int, name: ScopeName, cursor_text: str | None) -> Answer:
+        """The first answer to a subscriber of ``name`` holding ``cursor_text``."""
+        epoch = await self.epoch()
+        scope = name.bind(user_id)
+        if cursor_text is None:
+            return await self._snapshot(name, scope, epoch, None)
+        cursor = parse_cursor(cursor_text)
+        if cursor is None:
+            return await self._snapshot(name, scope, epoch, "malformed cursor")
+        if cursor.epoch != epoch:
+            return await self._snapshot(name, scope, epoch, "cursor of another epoch")
+        changes = await self.changes((scope, cursor.position))
+        if cursor.position > (changes.head or 0):
+            return await self._snapshot(name, scope, epoch, "unknown cursor")
+        if not changes.complete:
+            return await self._snapshot(name, scope, epoch, "cursor too far behind")
+        return Answer(
+            scope=name,
+            mode="resumed",
+            reason=None,
+            entities=changes.entities,
+            entity_json=[_entity_json(e) for e in changes.entities],
+            cursor=Cursor(epoch, max(cursor.position, changes.cursor)).encode(),
+            more=None,
+        )
+
+    async def _snapshot(
+        self, name: ScopeName, scope: Scope, epoch: str, reason: str | None
+    ) -> Answer:
+        page = await self.pages(scope)
+        return Answer(
+            scope=name,
+            mode="snapshot",
+            reason=reason,
+            entities=page.entities,
+            entity_json=[_entity_json(e) for e in page.entities],
+            cursor=Cursor(epoch, page.head or 0).encode(),
+            more=None if page.next_key is None else str(page.next_key.after_id),
+        )
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
     # The waiters may all have gone: the failure is theirs to report, not the loop's to log.
     if not future.cancelled():
         future.exception()

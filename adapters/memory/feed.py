@@ -1,0 +1,77 @@
+"""The change feed of the in-memory repository: the same answers, by scanning its entities."""
+
+from __future__ import annotations
+
+import uuid
+
+from adapters.memory.repository import InMemoryStatusRepository
+from domain.entities import Document, Workspace
+from domain.feed import (
+    Changes,
+    DocumentsScope,
+    Entity,
+    Page,
+    PageKey,
+    Scope,
+    StatusFilter,
+    WorkspaceDocumentsScope,
+    WorkspacesScope,
+)
+from domain.ports import ChangeFeed
+
+
+def _position(entity: Entity) -> int:
+    position: int = getattr(entity, "position", 0)
+    return position
+
+
+def _status(entity: Entity) -> object:
+    return entity.processing_status if isinstance(entity, Document) else entity.status
+
+
+class InMemoryChangeFeed(ChangeFeed):
+    """Reads the repository's entities; its epoch is new with every process."""
+
+    def __init__(self, repository: InMemoryStatusRepository) -> None:
+        self._repository = repository
+        self._epoch = uuid.uuid4().hex[:16]
+
+    def epoch(self) -> str:
+        return self._epoch
+
+    def changes(self, scope: Scope, *, after: int, limit: int) -> Changes:
+        found = self._of(scope)
+        changed = sorted((e for e in found if _position(e) > after), key=_position)
+        head = max((_position(e) for e in found), default=None)
+        taken = changed[:limit]
+        cursor = _position(taken[-1]) if taken else after
+        return Changes(taken, cursor, head, complete=len(changed) <= limit)
+
+    def page(
+        self, scope: Scope, *, limit: int, after: PageKey | None = None, status: StatusFilter = None
+    ) -> Page:
+        found = self._of(scope)
+        head = max((_position(e) for e in found), default=None)
+        start = 0 if after is None else after.after_id
+        chosen = sorted(
+            (e for e in found if e.id > start and status in (None, _status(e))),
+            key=lambda e: e.id,
+        )
+        taken = chosen[:limit]
+        more = len(chosen) > limit
+        return Page(taken, head, PageKey(taken[-1].id) if more else None)
+
+    def _of(self, scope: Scope) -> list[Entity]:
+        user_id = scope.user_id
+        if isinstance(scope, WorkspacesScope):
+            workspaces: list[Workspace] = list(self._repository.workspaces.values())
+            return [w for w in workspaces if w.user_id == user_id]
+        documents: list[Document] = list(self._repository.documents.values())
+        if isinstance(scope, WorkspaceDocumentsScope):
+            return [
+                d
+                for d in documents
+                if d.user_id == user_id and d.workspace_id == scope.workspace_id
+            ]
+        assert isinstance(scope, DocumentsScope)
+        return [d for d in documents if d.user_id == user_id and d.id in scope.document_ids]
