@@ -61,8 +61,9 @@ class Changes:
     """A scope's entities changed after a position, oldest change first.
 
     ``cursor`` is the position to read on from (that of the last entity returned, or the one
-    asked after when none); ``head`` is the highest position of any entity of the scope
-    (``None`` when it has none); ``complete`` is false when more changes exist than asked for.
+    asked after when none); ``head`` is the highest position of any entity of the scope's
+    user (``None`` when they have none); ``complete`` is false when more changes exist than
+    were asked for.
     """
 
     entities: list[Entity]
@@ -73,7 +74,7 @@ class Changes:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a scope in creation order, with the scope's head position at the read."""
+    """One page of a scope in creation order, with its user's head position at the read."""
 
     entities: list[Entity]
     head: int | None

@@ -42,7 +42,7 @@ class InMemoryChangeFeed(ChangeFeed):
     def changes(self, scope: Scope, *, after: int, limit: int) -> Changes:
         found = self._of(scope)
         changed = sorted((e for e in found if _position(e) > after), key=_position)
-        head = max((_position(e) for e in found), default=None)
+        head = self._head(scope.user_id)
         taken = changed[:limit]
         cursor = _position(taken[-1]) if taken else after
         return Changes(taken, cursor, head, complete=len(changed) <= limit)
@@ -51,7 +51,7 @@ class InMemoryChangeFeed(ChangeFeed):
         self, scope: Scope, *, limit: int, after: PageKey | None = None, status: StatusFilter = None
     ) -> Page:
         found = self._of(scope)
-        head = max((_position(e) for e in found), default=None)
+        head = self._head(scope.user_id)
         start = 0 if after is None else after.after_id
         chosen = sorted(
             (e for e in found if e.id > start and status in (None, _status(e))),
@@ -60,6 +60,13 @@ class InMemoryChangeFeed(ChangeFeed):
         taken = chosen[:limit]
         more = len(chosen) > limit
         return Page(taken, head, PageKey(taken[-1].id) if more else None)
+
+    def _head(self, user_id: int) -> int | None:
+        everything: list[Entity] = [
+            *self._repository.workspaces.values(),
+            *self._repository.documents.values(),
+        ]
+        return max((_position(e) for e in everything if e.user_id == user_id), default=None)
 
     def _of(self, scope: Scope) -> list[Entity]:
         user_id = scope.user_id

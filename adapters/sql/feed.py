@@ -1,8 +1,8 @@
 """The change feed on SQL: one indexed query per scope and cursor range.
 
 Changes after a position are read along the ``(user_id, position)`` index of workspaces and
-the ``(workspace_id, position)`` index of documents; a scope's head is the top of the same
-index. Pages follow the primary key, which is the creation order.
+the ``(workspace_id, position)`` index of documents; the user's head is the top of the two
+``(user_id, position)`` indexes. Pages follow the primary key, which is the creation order.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class SqlChangeFeed(ChangeFeed):
         query = select(table).where(where, position > after).order_by(position).limit(limit + 1)
         with self._sessions() as session:
             rows = session.execute(query).all()
-            head = session.execute(select(func.max(position)).where(where)).scalar()
+            head = _head(session, scope.user_id)
         entities = [convert(row._mapping) for row in rows[:limit]]
         cursor = rows[min(limit, len(rows)) - 1]._mapping["position"] if entities else after
         return Changes(entities, int(cursor), head, complete=len(rows) <= limit)
@@ -68,13 +68,24 @@ class SqlChangeFeed(ChangeFeed):
         query = query.order_by(table.c.id).limit(limit + 1)
         with self._sessions() as session:
             rows = session.execute(query).all()
-            head = session.execute(select(func.max(table.c.position)).where(where)).scalar()
+            head = _head(session, scope.user_id)
         entities = [convert(row._mapping) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(entities, head, PageKey(entities[-1].id) if more else None)
 
 
 _Convert = Callable[[Any], Entity]
+
+
+def _head(session: Session, user_id: int) -> int | None:
+    """The user's highest position: the tops of the two ``(user_id, position)`` indexes."""
+    tops = [
+        select(func.max(table.c.position)).where(table.c.user_id == user_id).scalar_subquery()
+        for table in (workspaces, documents)
+    ]
+    row = session.execute(select(*tops)).one()
+    found = [int(top) for top in row if top is not None]
+    return max(found) if found else None
 
 
 def _scope(scope: Scope) -> tuple[Table, ColumnElement[bool], _Convert]:

@@ -29,11 +29,20 @@ PROBLEM_STATUS: dict[ProblemKind, int] = {
 class ApiError(Exception):
     """A refusal to answer with ``status`` and a message meant for the client."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        parameter: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        # The query parameter at fault, when one is: the body then names it.
+        self.parameter = parameter
 
     @classmethod
     def of(cls, problem: Problem) -> ApiError:
@@ -46,6 +55,9 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    if exc.parameter is not None:
+        body = {"error": exc.message, "parameter": exc.parameter}
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
     return error_response(exc.status, exc.message, exc.headers)
 
 

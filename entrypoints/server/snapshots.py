@@ -184,7 +184,8 @@ class ScopeReader:
             reason=None,
             entities=changes.entities,
             entity_json=[_entity_json(e) for e in changes.entities],
-            cursor=Cursor(epoch, max(cursor.position, changes.cursor)).encode(),
+            # Every change of the scope up to the user's head at the read is in the answer.
+            cursor=Cursor(epoch, max(cursor.position, changes.cursor, changes.head or 0)).encode(),
             more=None,
         )
 
