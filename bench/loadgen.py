@@ -295,6 +295,9 @@ class CommitClock(StatusRepository):
         self._inner = inner
         self.commits: list[tuple[int, int, float]] = []
 
+    def epoch(self) -> str:
+        return self._inner.epoch()
+
     def update_document_status(self, document_id: int, status: Any, **kwargs: Any) -> Any:
         document = self._inner.update_document_status(document_id, status, **kwargs)
         if document is not None:

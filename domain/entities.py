@@ -11,6 +11,8 @@ from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 FIRST_VERSION = 1
+# Positions on the change cursor start at 1, so a reader that has seen nothing holds 0.
+NO_POSITION = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +28,8 @@ class Document:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
     version: int = FIRST_VERSION
+    # Where the latest change (or the creation) stands on the store's one change cursor.
+    position: int = NO_POSITION
     created_at: datetime
     updated_at: datetime
 
@@ -38,6 +42,8 @@ class Workspace:
     status: WorkspaceStatus = WorkspaceStatus.PROVISIONING
     status_message: str | None = None
     version: int = FIRST_VERSION
+    # Where the latest change (or the creation) stands on the store's one change cursor.
+    position: int = NO_POSITION
     created_at: datetime
     updated_at: datetime
 

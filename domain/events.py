@@ -16,12 +16,12 @@ import types
 import typing
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, ClassVar, Self, TypeAlias
 
-from domain.entities import Document, Workspace
+from domain.entities import NO_POSITION, Document, Workspace
 from domain.errors import MalformedMessage
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
@@ -62,8 +62,10 @@ class Event:
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Self:
         values: dict[str, Any] = {}
-        for name, hint in _field_hints(cls):
+        for name, hint, required in _field_hints(cls):
             if name not in message:
+                if not required:
+                    continue  # a field added later, absent from older senders' events
                 raise MalformedMessage(f"{cls.routing_key}: missing field '{name}'")
             values[name] = _from_json(hint, message[name], name)
         return cls(**values)
@@ -84,6 +86,8 @@ class DocumentStatusUpdated(Event):
     metadata: dict[str, Any]
     progress: Progress
     version: int
+    # Added after the first schema: events sent before it decode with NO_POSITION.
+    position: int = NO_POSITION
 
     @classmethod
     def of(cls, document: Document) -> DocumentStatusUpdated:
@@ -98,6 +102,7 @@ class DocumentStatusUpdated(Event):
             metadata=dict(document.metadata),
             progress=document.progress,
             version=document.version,
+            position=document.position,
         )
 
 
@@ -112,6 +117,7 @@ class WorkspaceStatusUpdated(Event):
     status: WorkspaceStatus
     message: str | None
     version: int
+    position: int = NO_POSITION
 
     @classmethod
     def of(cls, workspace: Workspace) -> WorkspaceStatusUpdated:
@@ -122,6 +128,7 @@ class WorkspaceStatusUpdated(Event):
             status=workspace.status,
             message=workspace.status_message,
             version=workspace.version,
+            position=workspace.position,
         )
 
 
@@ -261,15 +268,18 @@ def decode(body: bytes | str) -> Event:
     return event_type.from_message(message)
 
 
-_FIELD_HINTS: dict[type[Event], tuple[tuple[str, object], ...]] = {}
+_FIELD_HINTS: dict[type[Event], tuple[tuple[str, object, bool], ...]] = {}
 
 
-def _field_hints(cls: type[Event]) -> tuple[tuple[str, object], ...]:
+def _field_hints(cls: type[Event]) -> tuple[tuple[str, object, bool], ...]:
+    """Each field's name, type and whether a message must carry it (all but plain defaults)."""
     # Resolving string annotations is costly, and every consumer decodes every message.
     known = _FIELD_HINTS.get(cls)
     if known is None:
         hints = typing.get_type_hints(cls)
-        known = _FIELD_HINTS[cls] = tuple((f.name, hints[f.name]) for f in fields(cls))
+        known = _FIELD_HINTS[cls] = tuple(
+            (f.name, hints[f.name], f.default is MISSING) for f in fields(cls)
+        )
     return known
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,20 +29,33 @@ def _now() -> datetime:
 
 
 class InMemoryStatusRepository(StatusRepository):
-    """Keeps entities in dictionaries; one lock makes each check-and-write atomic."""
+    """Keeps entities in dictionaries; one lock makes each check-and-write atomic.
+
+    Positions are taken under that same lock, so they grow in the order changes land.
+    """
 
     def __init__(self, outbox: InMemoryOutbox | None = None) -> None:
         self._outbox = outbox
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._positions = itertools.count(1)
+        self._epoch = uuid.uuid4().hex
         self.documents: dict[int, Document] = {}
         self.workspaces: dict[int, Workspace] = {}
+
+    def epoch(self) -> str:
+        return self._epoch
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         with self._lock:
             now = _now()
             workspace = Workspace(
-                id=next(self._ids), user_id=user_id, name=name, created_at=now, updated_at=now
+                id=next(self._ids),
+                user_id=user_id,
+                name=name,
+                position=next(self._positions),
+                created_at=now,
+                updated_at=now,
             )
             self.workspaces[workspace.id] = workspace
             self._record(workspace)
@@ -65,6 +79,7 @@ class InMemoryStatusRepository(StatusRepository):
                 filename=filename,
                 storage_key=storage_key,
                 progress=progress,
+                position=next(self._positions),
                 created_at=now,
                 updated_at=now,
             )
@@ -124,6 +139,7 @@ class InMemoryStatusRepository(StatusRepository):
                 metadata=current.metadata if metadata is None else dict(metadata),
                 progress=current.progress if progress is None else progress,
                 version=current.version + 1,
+                position=next(self._positions),
                 updated_at=_now(),
             )
             self.documents[document_id] = changed
@@ -154,6 +170,7 @@ class InMemoryStatusRepository(StatusRepository):
                 status=status,
                 status_message=message,
                 version=current.version + 1,
+                position=next(self._positions),
                 updated_at=_now(),
             )
             self.workspaces[workspace_id] = changed

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -26,7 +27,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    update,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from domain.entities import Document, RagConfig, Workspace
@@ -62,8 +65,45 @@ class UserRecord(Record):
     created_at: Mapped[datetime] = _timestamp()
 
 
+class InstallationRecord(Record):
+    """This database's identity and its change cursor: one row, written by the migration.
+
+    ``epoch`` is drawn at random once, so a reader can tell a position of this database from
+    one of another (or of a database recreated from scratch). ``last_position`` is the last
+    position handed out; every status change and every creation takes the next one in the
+    same statement, and its row lock, held until commit, makes commit order position order.
+    """
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[str] = mapped_column(String(64), nullable=False)
+    last_position: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# The one row of ``installation``.
+INSTALLATION_ID = 1
+
+
+def _take_position(context: DefaultExecutionContext) -> int:
+    """The next cursor position, for a row inserted without one (a record added via the ORM)."""
+    table = cast(Table, InstallationRecord.__table__)
+    taken: int = context.connection.execute(
+        update(table)
+        .where(table.c.id == INSTALLATION_ID)
+        .values(last_position=table.c.last_position + 1)
+        .returning(table.c.last_position)
+    ).scalar_one()
+    return taken
+
+
+def _position() -> Mapped[int]:
+    return mapped_column(BigInteger, nullable=False, default=_take_position)
+
+
 class WorkspaceRecord(Record):
     __tablename__ = "workspaces"
+    __table_args__ = (Index("ix_workspaces_user_id_position", "user_id", "position"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -75,12 +115,17 @@ class WorkspaceRecord(Record):
     )
     status_message: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    position: Mapped[int] = _position()
     created_at: Mapped[datetime] = _timestamp()
     updated_at: Mapped[datetime] = _timestamp()
 
 
 class DocumentRecord(Record):
     __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_user_id_position", "user_id", "position"),
+        Index("ix_documents_workspace_id_position", "workspace_id", "position"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(
@@ -106,6 +151,7 @@ class DocumentRecord(Record):
         JSON, nullable=False, server_default=text("'[]'")
     )
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("1"))
+    position: Mapped[int] = _position()
     created_at: Mapped[datetime] = _timestamp()
     updated_at: Mapped[datetime] = _timestamp()
 
@@ -171,6 +217,7 @@ class OutboxRecord(Record):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+installation = cast(Table, InstallationRecord.__table__)
 users = cast(Table, UserRecord.__table__)
 workspaces = cast(Table, WorkspaceRecord.__table__)
 documents = cast(Table, DocumentRecord.__table__)
@@ -201,6 +248,7 @@ def to_document(row: Mapping[Any, Any]) -> Document:
         metadata=dict(row["metadata"] or {}),
         progress=Progress.from_json(row["progress"]),
         version=row["version"],
+        position=row["position"],
         created_at=utc(row["created_at"]),
         updated_at=utc(row["updated_at"]),
     )
@@ -215,6 +263,7 @@ def to_workspace(row: Mapping[Any, Any]) -> Workspace:
         status=WorkspaceStatus(row["status"]),
         status_message=row["status_message"],
         version=row["version"],
+        position=row["position"],
         created_at=utc(row["created_at"]),
         updated_at=utc(row["updated_at"]),
     )

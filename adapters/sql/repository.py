@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Insert,
     Row,
+    ScalarSelect,
     Select,
     Table,
     Update,
@@ -25,7 +26,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from adapters.sql.records import documents, outbox, to_document, to_workspace, users, workspaces
+from adapters.sql.records import (
+    INSTALLATION_ID,
+    documents,
+    installation,
+    outbox,
+    to_document,
+    to_workspace,
+    users,
+    workspaces,
+)
 from adapters.sql.sessions import SessionSource, transaction
 from domain.entities import FIRST_VERSION, Document, Workspace
 from domain.errors import TransitionRejected
@@ -70,17 +80,30 @@ class SqlStatusRepository(StatusRepository):
     repository may be shared between threads. With ``outbox=True`` the status event of every
     change (and the creation event of every new entity) is written to the ``outbox`` table in
     the same transaction as the change, for the relay to publish.
+
+    Every change and every creation takes the next position on the database's change cursor
+    (see ``_next_position``), so that readers can ask for everything after a position.
     """
 
     def __init__(self, session_or_factory: SessionSource, *, outbox: bool = False) -> None:
         self._source = session_or_factory
         self._outbox = outbox
+        self._epoch: str | None = None
+
+    def epoch(self) -> str:
+        if self._epoch is None:
+            with transaction(self._source) as session:
+                self._epoch = session.execute(
+                    select(installation.c.epoch).where(installation.c.id == INSTALLATION_ID)
+                ).scalar_one()
+        return self._epoch
 
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:
         now = _now()
         with transaction(self._source) as session:
             ensure_user(session, user_id, now)
-            row = session.execute(
+            connection = session.connection()
+            row = connection.execute(
                 insert(workspaces)
                 .values(
                     user_id=user_id,
@@ -88,11 +111,13 @@ class SqlStatusRepository(StatusRepository):
                     status=WorkspaceStatus.PROVISIONING.value,
                     status_message=None,
                     version=FIRST_VERSION,
+                    position=_next_position(connection.dialect.name),
                     created_at=now,
                     updated_at=now,
                 )
                 .returning(*workspaces.c)
             ).one()
+            _took_position(connection, row)
             workspace = to_workspace(row._mapping)
             self._record_event(session, workspace, now)
         return workspace
@@ -109,7 +134,8 @@ class SqlStatusRepository(StatusRepository):
         now = _now()
         with transaction(self._source) as session:
             ensure_user(session, user_id, now)
-            row = session.execute(
+            connection = session.connection()
+            row = connection.execute(
                 insert(documents)
                 .values(
                     user_id=user_id,
@@ -122,11 +148,13 @@ class SqlStatusRepository(StatusRepository):
                     metadata={},
                     progress=progress.to_json(),
                     version=FIRST_VERSION,
+                    position=_next_position(connection.dialect.name),
                     created_at=now,
                     updated_at=now,
                 )
                 .returning(*documents.c)
             ).one()
+            _took_position(connection, row)
             document = to_document(row._mapping)
             self._record_event(session, document, now)
         return document
@@ -296,6 +324,50 @@ def _outbox_insert() -> Insert:
 
 
 @cache
+def _next_position(dialect: str) -> ScalarSelect[Any]:
+    """The next position on the change cursor, as a value of the statement that takes it.
+
+    A reader that answers "everything after position C" must never miss a change that commits
+    later with a lower position, so positions are handed out in commit order: taking one locks
+    the single ``installation`` row until the transaction ends, which serialises status changes
+    and creations from the moment they take their position to their commit. On PostgreSQL the
+    counter is bumped by a data-modifying CTE of the very ``UPDATE``/``INSERT`` that writes the
+    entity (one round trip, and the row lock is taken before the entity's). SQLite, which has
+    no such CTEs, reads the counter in that statement and ``_took_position`` stores it in the
+    same transaction; its single writer already serialises transactions.
+    """
+    if dialect == "postgresql":
+        bumped = (
+            update(installation)
+            .where(installation.c.id == INSTALLATION_ID)
+            .values(last_position=installation.c.last_position + 1)
+            .returning(installation.c.last_position)
+            .cte("next_position")
+        )
+        return select(bumped.c.last_position).scalar_subquery()
+    return (
+        select(installation.c.last_position + 1)
+        .where(installation.c.id == INSTALLATION_ID)
+        .scalar_subquery()
+    )
+
+
+def _took_position(connection: Connection, row: Row[Any]) -> None:
+    """Record ``row``'s position as the last one handed out, where the statement did not."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(_store_last_position(), {"position": row.position})
+
+
+@cache
+def _store_last_position() -> Update:
+    return (
+        update(installation)
+        .where(installation.c.id == INSTALLATION_ID)
+        .values(last_position=bindparam("position"))
+    )
+
+
+@cache
 def _status_update(
     table: Table,
     status_column: str,
@@ -303,6 +375,7 @@ def _status_update(
     allowed: tuple[str, ...],
     columns: tuple[str, ...],
     with_expected_version: bool,
+    dialect: str,
 ) -> Update:
     """The conditional ``UPDATE … RETURNING`` of one shape, built once with bound parameters.
 
@@ -315,6 +388,7 @@ def _status_update(
     values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
     values[status_column] = target.value
     values["version"] = table.c.version + 1
+    values["position"] = _next_position(dialect)
     return update(table).where(*conditions).values(values).returning(*table.c)
 
 
@@ -349,8 +423,9 @@ def _change_status(
     """
     allowed = tuple(sorted(s.value for s in lifecycle.sources(target, retry=retry)))
     columns = tuple(sorted(name for name in changes if name != status_column))
+    dialect = connection.dialect.name
     statement = _status_update(
-        table, status_column, target, allowed, columns, expected_version is not None
+        table, status_column, target, allowed, columns, expected_version is not None, dialect
     )
     parameters: dict[str, Any] = {f"new_{name}": changes[name] for name in columns}
     parameters["entity_id"] = entity_id
@@ -359,6 +434,7 @@ def _change_status(
     for _ in range(_ATTEMPTS):
         row = connection.execute(statement, parameters).first()
         if row is not None:
+            _took_position(connection, row)
             return row
         current = connection.execute(
             _current_status(table, status_column), {"entity_id": entity_id}

@@ -18,7 +18,15 @@ class StatusRepository(ABC):
     atomic step: two writers can never skip or repeat a version, nor slip an illegal move in.
     The update methods return the changed entity, ``None`` when it does not exist, and raise
     ``TransitionRejected`` when the move is illegal or ``expected_version`` is stale.
+
+    Every change and every creation also takes the next ``position`` on one change cursor
+    shared by documents and workspaces. Positions grow in commit order: once a reader has seen
+    every change up to position C, no change with a position at or below C commits later.
     """
+
+    @abstractmethod
+    def epoch(self) -> str:
+        """This store's random identity: positions compare only within one epoch."""
 
     @abstractmethod
     def add_workspace(self, *, user_id: int, name: str) -> Workspace:

@@ -329,6 +329,50 @@ class StatusRepositoryContract:
         assert moved.created_at == document.created_at
         assert moved.updated_at >= document.updated_at
 
+    def test_creations_and_changes_take_ever_greater_positions_across_both_kinds(
+        self, repository: StatusRepository
+    ) -> None:
+        workspace = new_workspace(repository)
+        document = new_document(repository, workspace)
+        other = new_document(repository, workspace, "b.txt")
+        seen = [workspace.position, document.position, other.position]
+        for moved in (
+            repository.update_document_status(document.id, D.PROCESSING),
+            repository.update_workspace_status(workspace.id, W.READY),
+            repository.update_document_status(other.id, D.FAILED, error="bad"),
+            repository.update_document_status(document.id, D.PROCESSING),
+        ):
+            assert moved is not None
+            seen.append(moved.position)
+        assert seen[0] > 0
+        assert seen == sorted(set(seen)), "unique and increasing in the order of the writes"
+        stored_document = repository.get_document(document.id)
+        stored_workspace = repository.get_workspace(workspace.id)
+        assert stored_document is not None
+        assert stored_workspace is not None
+        assert (stored_document.position, stored_workspace.position) == (seen[6], seen[4])
+        assert [d.position for d in repository.list_documents(user_id=workspace.user_id)] == [
+            seen[6],
+            seen[5],
+        ]
+
+    def test_a_rejected_change_keeps_the_position(self, repository: StatusRepository) -> None:
+        document = document_at(repository, new_workspace(repository), D.READY)
+        with pytest.raises(TransitionRejected):
+            repository.update_document_status(document.id, D.PROCESSING)
+        with pytest.raises(TransitionRejected):
+            repository.update_document_status(document.id, D.PENDING, expected_version=1)
+        assert repository.get_document(document.id) == document
+        later = new_workspace(repository)
+        assert later.position > document.position
+
+    def test_the_epoch_is_a_stable_identity(self, repository: StatusRepository) -> None:
+        epoch = repository.epoch()
+        assert isinstance(epoch, str)
+        assert len(epoch) >= 16
+        new_workspace(repository)
+        assert repository.epoch() == epoch
+
 
 class RagConfigsContract:
     """Behaviour every ``RagConfigs`` must show."""

@@ -99,6 +99,54 @@ def test_each_revision_downgrades_with_data_in_place(sqlite_url: str) -> None:
     assert [tuple(row) for row in names] == [("kept", workspace.status.value)]
 
 
+CURSOR_REVISION = "c5e2a9d41f07"
+
+
+def test_the_cursor_revision_numbers_stored_rows_in_change_order(empty_url: str) -> None:
+    config = alembic_config(url=empty_url)
+    command.upgrade(config, f"{CURSOR_REVISION}-1")
+    engine = create_engine(empty_url, poolclass=NullPool)
+    stored_before = [  # the workspace changed last, document "b" first
+        "INSERT INTO users (id, created_at) VALUES (1, '2025-01-01 00:00:00')",
+        "INSERT INTO workspaces (user_id, name, status, version, created_at, updated_at)"
+        " VALUES (1, 'w', 'ready', 2, '2025-01-01 00:00:00', '2025-01-03 00:00:00')",
+        "INSERT INTO documents (user_id, workspace_id, filename, storage_key,"
+        " processing_status, version, created_at, updated_at)"
+        " SELECT 1, id, 'a', 'k', 'ready', 3, '2025-01-01 00:00:00', '2025-01-02 00:00:00'"
+        " FROM workspaces",
+        "INSERT INTO documents (user_id, workspace_id, filename, storage_key,"
+        " processing_status, version, created_at, updated_at)"
+        " SELECT 1, id, 'b', 'k', 'pending', 1, '2025-01-01 00:00:00', '2025-01-01 00:00:00'"
+        " FROM workspaces",
+    ]
+    with engine.begin() as connection:
+        for statement in stored_before:
+            connection.execute(text(statement))
+    command.upgrade(config, CURSOR_REVISION)
+    with engine.connect() as connection:
+        documents = connection.execute(text("SELECT filename, position FROM documents"))
+        workspaces = connection.execute(text("SELECT name, position FROM workspaces"))
+        positions: dict[str, int] = {row[0]: row[1] for row in [*documents, *workspaces]}
+        epoch, last = connection.execute(
+            text("SELECT epoch, last_position FROM installation")
+        ).one()
+    engine.dispose()
+    assert positions == {"b": 1, "a": 2, "w": 3}
+    assert last == 3
+    assert len(epoch) == 32
+    assert {"user_id", "workspace_id", "position"} <= indexed_columns(empty_url, "documents")
+    database = Database.connect(empty_url)
+    repository = SqlStatusRepository(database.session_factory)
+    assert repository.epoch() == epoch
+    assert repository.add_workspace(user_id=1, name="next").position == 4
+    database.close()
+    command.downgrade(config, f"{CURSOR_REVISION}-1")
+    assert "installation" not in tables_of(empty_url)
+    assert "position" not in indexed_columns(empty_url, "documents")
+    command.upgrade(config, "head")
+    command.check(config)
+
+
 def test_history_shows_the_seed_revisions_in_order() -> None:
     out = io.StringIO()
     command.history(alembic_config(stdout=out))
