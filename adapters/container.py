@@ -134,10 +134,10 @@ def _memory_feed(repository: StatusRepository) -> ChangeFeed:
     return InMemoryChangeFeed(repository)
 
 
-def _sql_feed(database: Any) -> ChangeFeed:
+def _sql_feed(database: Any, repository: StatusRepository) -> ChangeFeed:
     from adapters.sql.feed import SqlChangeFeed
 
-    return SqlChangeFeed(database.session_factory, epoch=lambda: "sql")
+    return SqlChangeFeed(database.session_factory, epoch=repository.epoch)
 
 
 def _sql_rag_configs(database: Any) -> RagConfigs:
@@ -250,7 +250,7 @@ class Container(containers.DeclarativeContainer):
     feed: providers.Provider[ChangeFeed] = providers.Selector(
         config.persistence,
         memory=providers.Singleton(_memory_feed, repository),
-        sql=providers.Singleton(_sql_feed, database),
+        sql=providers.Singleton(_sql_feed, database, repository),
     )
     storage: providers.Provider[FileStorage] = providers.Selector(
         config.persistence,

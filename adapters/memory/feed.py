@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from adapters.memory.repository import InMemoryStatusRepository
 from domain.entities import Document, Workspace
 from domain.feed import (
@@ -21,8 +19,7 @@ from domain.ports import ChangeFeed
 
 
 def _position(entity: Entity) -> int:
-    position: int = getattr(entity, "position", 0)
-    return position
+    return entity.position
 
 
 def _status(entity: Entity) -> object:
@@ -30,14 +27,13 @@ def _status(entity: Entity) -> object:
 
 
 class InMemoryChangeFeed(ChangeFeed):
-    """Reads the repository's entities; its epoch is new with every process."""
+    """Reads the repository's entities; its epoch is the repository's, new with every process."""
 
     def __init__(self, repository: InMemoryStatusRepository) -> None:
         self._repository = repository
-        self._epoch = uuid.uuid4().hex[:16]
 
     def epoch(self) -> str:
-        return self._epoch
+        return self._repository.epoch()
 
     def changes(self, scope: Scope, *, after: int, limit: int) -> Changes:
         found = self._of(scope)

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final, Protocol
 
+from domain.entities import NO_POSITION
 from domain.events import DocumentStatusUpdated, StatusEvent, entity_key
 from entrypoints.server.metrics import ServerMetrics
 from entrypoints.server.protocol import (
@@ -47,9 +48,8 @@ class FrameSender(Protocol):
 
 
 def event_position(event: StatusEvent) -> int | None:
-    """The change position an event announces, when its producer assigned one."""
-    position = getattr(event, "position", None)
-    return position if isinstance(position, int) else None
+    """The change position an event announces; ``None`` from a producer that assigned none."""
+    return event.position if event.position != NO_POSITION else None
 
 
 def event_frame(event: StatusEvent, epoch: str | None = None) -> str:

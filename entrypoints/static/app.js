@@ -142,6 +142,7 @@ function connect() {
   client.addEventListener("transport", (event) => showConnection(client.state, event.detail.transport));
   client.addEventListener("sync", (event) => {
     const { scope, mode } = event.detail;
+    $("connection").dataset.answer = mode;
     // A first page replaces what was loaded of the scope; a resume only adds to it.
     if (mode === "snapshot" && scope.startsWith("workspace:")) {
       const id = Number(scope.slice("workspace:".length));

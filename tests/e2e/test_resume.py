@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.bulk import insert_documents
 from tests.e2e.conftest import ServerProcess, clean_environ, wait_for
-from tests.support.bulk import insert_documents
 from tests.support.live import (
     EventStreamReader,
     collect_answer,

@@ -1,4 +1,4 @@
-"""Many documents at once, straight into PostgreSQL: setup for tests of large workspaces.
+"""Many documents at once, straight into PostgreSQL: large workspaces for benchmarks and tests.
 
 Each row takes the next positions of the change cursor exactly as the repository would, so
 the rows are what the store holds after as many real creations.
@@ -7,8 +7,8 @@ the rows are what the store holds after as many real creations.
 from __future__ import annotations
 
 import psycopg
-from psycopg.conninfo import make_conninfo
-from sqlalchemy.engine import make_url
+
+from bench.services import libpq_url
 
 _INSERT = """
 WITH reserved AS (
@@ -25,14 +25,6 @@ FROM reserved, generate_series(1, %(count)s) AS n
 """
 
 
-def libpq_conninfo(database_url: str) -> str:
-    """A SQLAlchemy PostgreSQL URL (with its query options) as a psycopg connection string."""
-    url = make_url(database_url)
-    options = {k: v for k, v in url.query.items() if isinstance(v, str)}
-    plain = url.set(drivername="postgresql", query={})
-    return make_conninfo(plain.render_as_string(hide_password=False), **options)
-
-
 def insert_documents(
     database_url: str,
     *,
@@ -43,7 +35,7 @@ def insert_documents(
     error: str | None = "bulk-loaded",
 ) -> list[int]:
     """Insert ``count`` documents of one workspace in one statement; their ids, in order."""
-    with psycopg.connect(libpq_conninfo(database_url)) as connection:
+    with psycopg.connect(libpq_url(database_url)) as connection:
         connection.execute(
             _INSERT,
             {
