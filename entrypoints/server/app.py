@@ -141,6 +141,12 @@ def create_app(
             subscription_up=runtime.bridge is not None and runtime.bridge.alive,
             events_lost=container.status_service().lost_events,
         )
+        text += (
+            "# HELP status_feed_reads_total Reads of the change feed answering subscriptions "
+            "(shared reads count once).\n"
+            "# TYPE status_feed_reads_total counter\n"
+            f"status_feed_reads_total {reader.reads}\n"
+        )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     api = Api(container, signer, max_upload_bytes=settings.max_upload_bytes)

@@ -416,6 +416,11 @@ class SocketHub:
         self.queue_size = queue_size
         self.reader = reader
         self.max_frame_bytes = max_frame_bytes
+        # Per user who ever connected here, how many events were dispatched: a read begun
+        # before the last of them cannot serve a socket registered after it.
+        self._dispatched: dict[int, int] = {}
+        if reader is not None:
+            reader.stamp_with(lambda user_id: self._dispatched.get(user_id, 0))
         # The installation's epoch, once known: live frames then carry cursors.
         self.epoch: str | None = None
         self._by_user: dict[int, set[Connection]] = {}
@@ -438,6 +443,7 @@ class SocketHub:
         """
         connection = Connection(socket, user_id, self)
         self._by_user.setdefault(user_id, set()).add(connection)
+        self._dispatched.setdefault(user_id, 0)
         self._count += 1
         self.metrics.connected_sockets = self._count
         # Started in the same turn of the loop as it was registered: no event can be written
@@ -461,6 +467,9 @@ class SocketHub:
         """Hand ``event`` to every socket of ``event.user_id``; runs on the event loop."""
         metrics = self.metrics
         metrics.events_received += 1
+        dispatched = self._dispatched.get(event.user_id)
+        if dispatched is not None:
+            self._dispatched[event.user_id] = dispatched + 1
         connections = self._by_user.get(event.user_id)
         if not connections:
             metrics.events_unrouted += 1

@@ -3,8 +3,9 @@
 A cursor is an opaque string ``<epoch>:<position>``: the installation's epoch and the highest
 change position the client has fully applied. A scope names what a client shows:
 ``workspaces``, ``workspace:<id>`` (that workspace's documents) or ``documents:<id>,<id>…``.
-Client frames are decoded totally: anything but a well-formed known frame is an error that
-names what is wrong, and the socket is closed with ``CLOSE_BAD_FRAME``.
+Client frames are decoded totally: a frame is a known one, well formed; or a JSON object whose
+string ``type`` this server does not know (ignored, for newer clients); or an error naming
+what is wrong, and the socket is closed with ``CLOSE_BAD_FRAME``.
 """
 
 from __future__ import annotations
@@ -141,7 +142,14 @@ class Resync:
     """Client frame: answer every subscribed scope afresh, from the first page."""
 
 
-ClientFrame: TypeAlias = Subscribe | Resync
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """Client frame of a type this server does not know (a newer client's): it is ignored."""
+
+    kind: str
+
+
+ClientFrame: TypeAlias = Subscribe | Resync | Unknown
 
 
 def decode_client_frame(text: str) -> Result[ClientFrame, str]:
@@ -153,10 +161,12 @@ def decode_client_frame(text: str) -> Result[ClientFrame, str]:
     if not isinstance(frame, dict):
         return Err("a frame must be a JSON object")
     kind = frame.get("type")
+    if not isinstance(kind, str):
+        return Err("a frame must have a string 'type'")
     if kind == "resync":
         return Ok(Resync()) if set(frame) == {"type"} else Err("'resync' takes no fields")
     if kind != "subscribe":
-        return Err(f"unknown frame type {str(kind)[:40]!r}: expected 'subscribe' or 'resync'")
+        return Ok(Unknown(kind))
     unknown = set(frame) - {"type", "scopes", "cursor"}
     if unknown:
         return Err(f"unknown field {sorted(unknown)[0][:40]!r} in 'subscribe'")

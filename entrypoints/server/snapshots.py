@@ -66,21 +66,36 @@ class SharedReads(Generic[K, V]):
 
     Per key there is at most one read running and one waiting to begin, which every request
     arriving meanwhile joins: a thousand sockets asking the same thing cost one query.
+
+    A read that has begun may miss a change its late requester must see, unless nothing has
+    happened to the key since it began: ``stamp``, when given, tells (a counter of the events
+    dispatched for the key's user), and a request arriving while it is unchanged joins the
+    running read too.
     """
 
     def __init__(
         self,
         read: Callable[[K], V],
         run_blocking: Callable[[Callable[[K], V], K], Awaitable[V]] = run_in_threadpool,
+        stamp: Callable[[K], int] | None = None,
     ) -> None:
         self._read = read
         self._run_blocking = run_blocking
+        self.stamp = stamp
         self._waiting: dict[K, asyncio.Future[V]] = {}
         self._reading: dict[K, asyncio.Future[V]] = {}
+        self._stamps: dict[K, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.reads = 0
 
     async def __call__(self, key: K) -> V:
+        running = self._reading.get(key)
+        if (
+            running is not None
+            and self.stamp is not None
+            and self._stamps.get(key) == self.stamp(key)
+        ):
+            return await asyncio.shield(running)
         waiting = self._waiting.get(key)
         if waiting is None:
             waiting = asyncio.get_running_loop().create_future()
@@ -101,6 +116,8 @@ class SharedReads(Generic[K, V]):
             # queue behind it rather than join it, since it may miss what they must see.
             del self._waiting[key]
             self._reading[key] = result
+            if self.stamp is not None:
+                self._stamps[key] = self.stamp(key)
             self.reads += 1
             result.set_result(await self._run_blocking(self._read, key))
         except asyncio.CancelledError:
@@ -113,6 +130,7 @@ class SharedReads(Generic[K, V]):
                 del self._waiting[key]
             if self._reading.get(key) is result:
                 del self._reading[key]
+                self._stamps.pop(key, None)
 
 
 # A user's whole state, for clients that subscribe to no scope (protocol 1).
@@ -151,6 +169,11 @@ class ScopeReader:
         self.pages: SharedReads[Scope, Page] = SharedReads(
             lambda scope: feed().page(scope, limit=first_page), run_blocking
         )
+
+    def stamp_with(self, events_of_user: Callable[[int], int]) -> None:
+        """Let requests join a running read while ``events_of_user`` is unchanged for its user."""
+        self.changes.stamp = lambda key: events_of_user(key[0].user_id)
+        self.pages.stamp = lambda scope: events_of_user(scope.user_id)
 
     @property
     def reads(self) -> int:

@@ -24,6 +24,7 @@ from entrypoints.server.protocol import (
     MAX_CURSOR_CHARS,
     Resync,
     Subscribe,
+    Unknown,
     decode_client_frame,
     parse_scopes,
 )
@@ -169,6 +170,8 @@ class StatusSocket:
             frame = decoded.value
             if isinstance(frame, Resync):
                 connection.request_resync()
+            elif isinstance(frame, Unknown):
+                continue  # a newer client's frame: ignored, as protocol 1 always did
             elif not connection.subscribe(frame):
                 self._hub.disconnect(connection)
 
