@@ -1,4 +1,4 @@
-"""The five benchmarks. Each starts the processes it needs, measures, and returns its rows."""
+"""The six benchmarks. Each starts the processes it needs, measures, and returns its rows."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from application.tokens import TokenSigner
 from bench import processes
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
+from bench.reconnect import reconnect
 from bench.results import Row, unavailable
 from bench.services import (
     Endpoints,
@@ -46,6 +47,10 @@ class Sizes:
     worker_counts: tuple[int, ...] = (1, 2)
     bursts: int = 3
     connection_peers: tuple[str, ...] = ("insighthub", "bare")
+    reconnect_documents: int = 20_000
+    reconnect_missed: int = 100
+    reconnect_rounds: int = 200
+    storm_sockets: int = 1_000
 
     @classmethod
     def full(cls, max_sockets: int) -> Sizes:
@@ -73,6 +78,10 @@ class Sizes:
             bursts=1,
             worker_counts=(1,),
             connection_peers=("insighthub",),
+            reconnect_documents=300,
+            reconnect_missed=10,
+            reconnect_rounds=5,
+            storm_sockets=20,
         )
 
 
@@ -806,4 +815,5 @@ BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
     "fanout": lambda context, transports: fanout(context),
     "connections": lambda context, transports: connections(context),
     "workers": lambda context, transports: workers(context),
+    "reconnect": lambda context, transports: reconnect(context),
 }
