@@ -492,6 +492,8 @@ class SocketHub:
     def resync_all(self) -> None:
         """Every socket gets a fresh snapshot: events may have been missed."""
         self.metrics.resyncs += 1
+        if self.reader is not None:
+            self.reader.forget()
         refused = [
             connection
             for connections in self._by_user.values()

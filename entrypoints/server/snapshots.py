@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -58,6 +59,8 @@ class Snapshot:
 SnapshotLoader = Callable[[int], Awaitable[Snapshot]]
 SnapshotRead = Callable[[int], Snapshot]
 K = TypeVar("K", bound=Hashable)
+# How long a finished read may answer later requests of a key nothing has happened to.
+REUSE_SECONDS = 5.0
 V = TypeVar("V")
 
 
@@ -70,7 +73,10 @@ class SharedReads(Generic[K, V]):
     A read that has begun may miss a change its late requester must see, unless nothing has
     happened to the key since it began: ``stamp``, when given, tells (a counter of the events
     dispatched for the key's user), and a request arriving while it is unchanged joins the
-    running read too.
+    running read too — or, for up to ``reuse_seconds``, takes the finished read's answer, so
+    that sockets trickling in over the seconds a storm lasts still share one read. Anything
+    committed after the read began reaches such a socket as a live event, since it is
+    registered before it asks. ``forget`` drops finished answers (after missed events).
     """
 
     def __init__(
@@ -78,17 +84,31 @@ class SharedReads(Generic[K, V]):
         read: Callable[[K], V],
         run_blocking: Callable[[Callable[[K], V], K], Awaitable[V]] = run_in_threadpool,
         stamp: Callable[[K], int] | None = None,
+        reuse_seconds: float = REUSE_SECONDS,
     ) -> None:
         self._read = read
         self._run_blocking = run_blocking
         self.stamp = stamp
+        self._reuse_seconds = reuse_seconds
+        self._finished: dict[K, tuple[float, int, V]] = {}
+        self._swept = 0.0
         self._waiting: dict[K, asyncio.Future[V]] = {}
         self._reading: dict[K, asyncio.Future[V]] = {}
         self._stamps: dict[K, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.reads = 0
 
+    def forget(self) -> None:
+        """Answer every later request with a fresh read."""
+        self._finished.clear()
+
     async def __call__(self, key: K) -> V:
+        finished = self._finished.get(key)
+        if finished is not None and self.stamp is not None:
+            at, stamp, value = finished
+            if time.monotonic() - at <= self._reuse_seconds and stamp == self.stamp(key):
+                return value
+            del self._finished[key]
         running = self._reading.get(key)
         if (
             running is not None
@@ -107,6 +127,15 @@ class SharedReads(Generic[K, V]):
         # Shielded: one socket going away must not cancel the read the others wait for.
         return await asyncio.shield(waiting)
 
+    def _drop_stale(self, now: float) -> None:
+        # Swept at most once per reuse period, so that a busy server does not scan per read.
+        if now - self._swept < self._reuse_seconds:
+            return
+        self._swept = now
+        stale = [k for k, (at, _, _) in self._finished.items() if now - at > self._reuse_seconds]
+        for key in stale:
+            del self._finished[key]
+
     async def _read_when_free(self, key: K, result: asyncio.Future[V]) -> None:
         try:
             running = self._reading.get(key)
@@ -119,7 +148,13 @@ class SharedReads(Generic[K, V]):
             if self.stamp is not None:
                 self._stamps[key] = self.stamp(key)
             self.reads += 1
-            result.set_result(await self._run_blocking(self._read, key))
+            began = time.monotonic()
+            value = await self._run_blocking(self._read, key)
+            result.set_result(value)
+            stamp = self._stamps.get(key)
+            if stamp is not None:
+                self._finished[key] = (began, stamp, value)
+                self._drop_stale(began)
         except asyncio.CancelledError:
             result.cancel()
             raise
@@ -169,6 +204,11 @@ class ScopeReader:
         self.pages: SharedReads[Scope, Page] = SharedReads(
             lambda scope: feed().page(scope, limit=first_page), run_blocking
         )
+
+    def forget(self) -> None:
+        """Answer every later request with a fresh read (events may have been missed)."""
+        self.changes.forget()
+        self.pages.forget()
 
     def stamp_with(self, events_of_user: Callable[[int], int]) -> None:
         """Let requests join a running read while ``events_of_user`` is unchanged for its user."""

@@ -310,3 +310,28 @@ def test_a_socket_joins_a_running_read_only_if_no_event_of_its_user_came_since_i
             assert max([shown[document.id], *deltas]) == 2
 
     run(scenario)
+
+
+def test_sockets_trickling_in_share_a_finished_read_until_an_event_of_their_user() -> None:
+    async def scenario() -> None:
+        world = World()
+        await world.start()
+        workspace = world.workspace()
+        document = world.document(workspace)
+        scope = [f"workspace:{workspace.id}"]
+        for _ in range(5):
+            world.connect(scope)
+            await settle()
+        assert world.reader.reads == 1
+        world.advance(document)
+        after = world.connect(scope)
+        await settle()
+        assert world.reader.reads == 2
+        assert syncs(after)[0]["entities"][0]["version"] == 2
+        world.hub.resync_all()  # events may have been missed: nothing finished is reused
+        await settle()
+        world.connect(scope)
+        await settle()
+        assert world.reader.reads > 3
+
+    run(scenario)
