@@ -26,6 +26,7 @@ from entrypoints.server.protocol import (
     RESUME_LIMIT,
     Answer,
     Cursor,
+    Mode,
     ScopeName,
     parse_cursor,
 )
@@ -241,30 +242,28 @@ class ScopeReader:
             return await self._snapshot(name, scope, epoch, "unknown cursor")
         if not changes.complete:
             return await self._snapshot(name, scope, epoch, "cursor too far behind")
-        return Answer(
-            scope=name,
-            mode="resumed",
-            reason=None,
-            entities=changes.entities,
-            entity_json=[_entity_json(e) for e in changes.entities],
-            # Every change of the scope up to the user's head at the read is in the answer.
-            cursor=Cursor(epoch, max(cursor.position, changes.cursor, changes.head or 0)).encode(),
-            more=None,
-        )
+        # Every change of the scope up to the user's head at the read is in the answer.
+        after = Cursor(epoch, max(cursor.position, changes.cursor, changes.head or 0))
+        return _answer(name, "resumed", None, changes.entities, after, None)
 
     async def _snapshot(
         self, name: ScopeName, scope: Scope, epoch: str, reason: str | None
     ) -> Answer:
         page = await self.pages(scope)
-        return Answer(
-            scope=name,
-            mode="snapshot",
-            reason=reason,
-            entities=page.entities,
-            entity_json=[_entity_json(e) for e in page.entities],
-            cursor=Cursor(epoch, page.head or 0).encode(),
-            more=None if page.next_key is None else str(page.next_key.after_id),
-        )
+        more = None if page.next_key is None else str(page.next_key.after_id)
+        return _answer(name, "snapshot", reason, page.entities, Cursor(epoch, page.head or 0), more)
+
+
+def _answer(
+    name: ScopeName,
+    mode: Mode,
+    reason: str | None,
+    entities: list[Entity],
+    cursor: Cursor,
+    more: str | None,
+) -> Answer:
+    entity_json = [_entity_json(e) for e in entities]
+    return Answer(name, mode, reason, entities, entity_json, cursor.encode(), more)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

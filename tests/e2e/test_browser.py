@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
-from bench.bulk import insert_documents
-from tests.e2e.conftest import BROKEN_PDF, GOOD_TEXT, ServerProcess
+from tests.e2e.conftest import (
+    BROKEN_PDF,
+    GOOD_TEXT,
+    ServerProcess,
+    postgres_server,
+    stored_workspace,
+)
 from tests.support.processes import private_postgres
 from tests.support.proxy import TcpProxy
 
@@ -171,46 +176,39 @@ def test_a_workspace_of_20000_documents_is_paged_and_a_reconnect_resumes_without
     page: Page,
 ) -> None:
     with private_postgres() as database_url:
-        server = make_server(
-            environ={"DATABASE_URL": database_url, "STORAGE_DIR": str(tmp_path / "files")},
-            args=["--no-workers"],
-        )
+        server = postgres_server(make_server, database_url, tmp_path)
         user = new_user()
-        with server.client(user) as api:
-            workspace = api.post("/api/workspaces", json={"name": "Archive"}).json()
-            ids = insert_documents(
-                database_url, user_id=user, workspace_id=workspace["id"], count=20_000
-            )
-            with TcpProxy("127.0.0.1", server.port) as proxy:
-                page.goto(f"http://127.0.0.1:{proxy.port}/#token={server.token(user)}")
-                expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-                cards = page.locator("#document-list .document")
-                expect(cards).to_have_count(100)
-                expect(cards.first).to_have_attribute("data-document-id", str(ids[0]))
-                page.click("#document-more")
-                expect(cards).to_have_count(200)
-                expect(cards.nth(199)).to_have_attribute("data-document-id", str(ids[199]))
-                expect(page.locator("#document-count")).to_have_text("200 shown")
-                page.evaluate("() => { window.loadedOnce = true; }")
-                page.evaluate(RECORD_LIST)
+        _, ids = stored_workspace(server, database_url, user, 20_000)
+        with server.client(user) as api, TcpProxy("127.0.0.1", server.port) as proxy:
+            page.goto(f"http://127.0.0.1:{proxy.port}/#token={server.token(user)}")
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            cards = page.locator("#document-list .document")
+            expect(cards).to_have_count(100)
+            expect(cards.first).to_have_attribute("data-document-id", str(ids[0]))
+            page.click("#document-more")
+            expect(cards).to_have_count(200)
+            expect(cards.nth(199)).to_have_attribute("data-document-id", str(ids[199]))
+            expect(page.locator("#document-count")).to_have_text("200 shown")
+            page.evaluate("() => { window.loadedOnce = true; }")
+            page.evaluate(RECORD_LIST)
 
-                proxy.cut()
-                expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
-                # Away: documents on both pages change.
-                for document_id in (ids[5], ids[150]):
-                    assert api.post(f"/api/documents/{document_id}/retry").status_code == 202
-                proxy.restore()
-                expect(page.locator("#connection")).to_have_attribute(
-                    "data-state", "live", timeout=SETTLE_MS
-                )
-                expect(page.locator("#connection")).to_have_attribute("data-answer", "resumed")
-                for document_id in (ids[5], ids[150]):
-                    expect(
-                        page.locator(f'.document[data-document-id="{document_id}"]')
-                    ).to_have_attribute("data-status", "pending")
-                expect(cards).to_have_count(200)
-                assert min(page.evaluate("() => window.cardsShown")) == 200, "no card went away"
-                assert page.evaluate("() => window.loadedOnce") is True
+            proxy.cut()
+            expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+            # Away: documents on both pages change.
+            for document_id in (ids[5], ids[150]):
+                assert api.post(f"/api/documents/{document_id}/retry").status_code == 202
+            proxy.restore()
+            expect(page.locator("#connection")).to_have_attribute(
+                "data-state", "live", timeout=SETTLE_MS
+            )
+            expect(page.locator("#connection")).to_have_attribute("data-answer", "resumed")
+            for document_id in (ids[5], ids[150]):
+                expect(
+                    page.locator(f'.document[data-document-id="{document_id}"]')
+                ).to_have_attribute("data-status", "pending")
+            expect(cards).to_have_count(200)
+            assert min(page.evaluate("() => window.cardsShown")) == 200, "no card went away"
+            assert page.evaluate("() => window.loadedOnce") is True
 
 
 def test_without_websockets_the_page_falls_back_to_server_sent_events(

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bulk import insert_documents
-from tests.e2e.conftest import ServerProcess
+from tests.e2e.conftest import ServerProcess, postgres_server, stored_workspace
 from tests.support.processes import private_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -18,16 +17,10 @@ def test_documents_are_listed_in_pages_following_next_links(
     tmp_path: Path, make_server: Callable[..., ServerProcess], new_user: Callable[[], int]
 ) -> None:
     with private_postgres() as database_url:
-        server = make_server(
-            environ={"DATABASE_URL": database_url, "STORAGE_DIR": str(tmp_path / "files")},
-            args=["--no-workers"],
-        )
+        server = postgres_server(make_server, database_url, tmp_path)
         user = new_user()
+        workspace, ids = stored_workspace(server, database_url, user, 450)
         with server.client(user) as api:
-            workspace = api.post("/api/workspaces", json={"name": "Archive"}).json()
-            ids = insert_documents(
-                database_url, user_id=user, workspace_id=workspace["id"], count=450
-            )
             for document_id in ids[10:20]:
                 assert api.post(f"/api/documents/{document_id}/retry").status_code == 202
 

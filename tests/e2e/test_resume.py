@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.bulk import insert_documents
-from tests.e2e.conftest import ServerProcess, clean_environ, wait_for
+from tests.e2e.conftest import ServerProcess, clean_environ, stored_workspace, wait_for
 from tests.support.live import (
     EventStreamReader,
     collect_answer,
@@ -99,13 +98,9 @@ def test_a_client_away_for_100_changes_gets_exactly_those_on_either_instance(
         second = make_server(environ=environ, args=["--no-workers"])
         user = new_user()
         token = first.token(user)
+        workspace, stored = stored_workspace(first, environ["DATABASE_URL"], user, STORED)
+        scope = f"workspace:{workspace['id']}"
         with first.client(user) as api:
-            workspace = api.post("/api/workspaces", json={"name": "Archive"}).json()
-            scope = f"workspace:{workspace['id']}"
-            stored = insert_documents(
-                environ["DATABASE_URL"], user_id=user, workspace_id=workspace["id"], count=STORED
-            )
-
             with open_scoped(first.port, token, [scope]) as ws:
                 snapshot = collect_answer(socket_frames(ws), scope)
             assert snapshot.mode == "snapshot"
@@ -164,12 +159,8 @@ def test_a_large_answer_is_paged_into_bounded_frames_and_foreign_cursors_get_a_s
         server = make_server(environ=environ, args=["--no-workers"])
         user = new_user()
         token = server.token(user)
-        with server.client(user) as api:
-            workspace = api.post("/api/workspaces", json={"name": "Big"}).json()
+        workspace, stored = stored_workspace(server, environ["DATABASE_URL"], user, 2000)
         scope = f"workspace:{workspace['id']}"
-        stored = insert_documents(
-            environ["DATABASE_URL"], user_id=user, workspace_id=workspace["id"], count=2000
-        )
         with open_scoped(server.port, token, [scope]) as ws:
             first = collect_answer(socket_frames(ws), scope)
         epoch = first.cursor.rsplit(":", 1)[0]
