@@ -1,8 +1,9 @@
 """The change feed on SQL: one indexed query per scope and cursor range.
 
 Changes after a position are read along the ``(user_id, position)`` index of workspaces and
-the ``(workspace_id, position)`` index of documents; the user's head is the top of the two
-``(user_id, position)`` indexes. Pages follow the primary key, which is the creation order.
+the ``(workspace_id, position)`` index of documents; the user's head, the top of the two
+``(user_id, position)`` indexes, comes in the same statement. Pages follow the primary key,
+which is the creation order.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Label, Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.sql.records import documents, to_document, to_workspace, workspaces
@@ -43,10 +44,10 @@ class SqlChangeFeed(ChangeFeed):
     def changes(self, scope: Scope, *, after: int, limit: int) -> Changes:
         table, where, convert = _scope(scope)
         position = table.c.position
-        query = select(table).where(where, position > after).order_by(position).limit(limit + 1)
+        query = select(table, *_tops(scope.user_id)).where(where, position > after)
         with self._sessions() as session:
-            rows = session.execute(query).all()
-            head = _head(session, scope.user_id)
+            rows = session.execute(query.order_by(position).limit(limit + 1)).all()
+            head = _head_of(rows[0]) if rows else _head(session, scope.user_id)
         entities = [convert(row._mapping) for row in rows[:limit]]
         cursor = rows[min(limit, len(rows)) - 1]._mapping["position"] if entities else after
         return Changes(entities, int(cursor), head, complete=len(rows) <= limit)
@@ -55,7 +56,7 @@ class SqlChangeFeed(ChangeFeed):
         self, scope: Scope, *, limit: int, after: PageKey | None = None, status: StatusFilter = None
     ) -> Page:
         table, where, convert = _scope(scope)
-        query = select(table).where(where)
+        query = select(table, *_tops(scope.user_id)).where(where)
         if after is not None:
             query = query.where(table.c.id > after.after_id)
         if status is not None:
@@ -68,7 +69,7 @@ class SqlChangeFeed(ChangeFeed):
         query = query.order_by(table.c.id).limit(limit + 1)
         with self._sessions() as session:
             rows = session.execute(query).all()
-            head = _head(session, scope.user_id)
+            head = _head_of(rows[0]) if rows else _head(session, scope.user_id)
         entities = [convert(row._mapping) for row in rows[:limit]]
         more = len(rows) > limit
         return Page(entities, head, PageKey(entities[-1].id) if more else None)
@@ -77,15 +78,32 @@ class SqlChangeFeed(ChangeFeed):
 _Convert = Callable[[Any], Entity]
 
 
-def _head(session: Session, user_id: int) -> int | None:
-    """The user's highest position: the tops of the two ``(user_id, position)`` indexes."""
-    tops = [
-        select(func.max(table.c.position)).where(table.c.user_id == user_id).scalar_subquery()
+def _tops(user_id: int) -> list[Label[Any]]:
+    """The tops of the user's two ``(user_id, position)`` indexes, as columns.
+
+    Uncorrelated, so the database evaluates each once per statement, however many rows.
+    """
+    return [
+        select(func.max(table.c.position))
+        .where(table.c.user_id == user_id)
+        .scalar_subquery()
+        .label(f"top_of_{table.name}")
         for table in (workspaces, documents)
     ]
-    row = session.execute(select(*tops)).one()
-    found = [int(top) for top in row if top is not None]
+
+
+def _head_of(row: Any) -> int | None:
+    found = [
+        int(row._mapping[f"top_of_{t.name}"])
+        for t in (workspaces, documents)
+        if row._mapping[f"top_of_{t.name}"] is not None
+    ]
     return max(found) if found else None
+
+
+def _head(session: Session, user_id: int) -> int | None:
+    """The user's highest position, when no row of the scope carried it."""
+    return _head_of(session.execute(select(*_tops(user_id))).one())
 
 
 def _scope(scope: Scope) -> tuple[Table, ColumnElement[bool], _Convert]:

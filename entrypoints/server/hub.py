@@ -371,10 +371,13 @@ class Connection:
         if reader is None:
             raise RuntimeError("this server answers no scoped subscriptions")
         sent = self._sent
-        for name in request.scopes:
+        # The scopes are read at once, then answered in the order they were asked for.
+        answers = await asyncio.gather(
+            *(reader.answer(self.user_id, name, request.cursor) for name in request.scopes)
+        )
+        for name, answer in zip(request.scopes, answers, strict=True):
             if self.scopes is None or name not in self.scopes:
                 continue  # unsubscribed meanwhile
-            answer = await reader.answer(self.user_id, name, request.cursor)
             for entity in answer.entities:
                 key = ("document" if name.entity_kind == "document" else "workspace", entity.id)
                 if entity.version > sent.get(key, 0):

@@ -61,7 +61,7 @@ SnapshotLoader = Callable[[int], Awaitable[Snapshot]]
 SnapshotRead = Callable[[int], Snapshot]
 K = TypeVar("K", bound=Hashable)
 # How long a finished read may answer later requests of a key nothing has happened to.
-REUSE_SECONDS = 5.0
+REUSE_SECONDS = 10.0
 V = TypeVar("V")
 
 
@@ -74,8 +74,8 @@ class SharedReads(Generic[K, V]):
     A read that has begun may miss a change its late requester must see, unless nothing has
     happened to the key since it began: ``stamp``, when given, tells (a counter of the events
     dispatched for the key's user), and a request arriving while it is unchanged joins the
-    running read too — or, for up to ``reuse_seconds``, takes the finished read's answer, so
-    that sockets trickling in over the seconds a storm lasts still share one read. Anything
+    running read too — or, for ``reuse_seconds`` after it ended, takes the finished read's
+    answer, so that sockets trickling in over the seconds a storm lasts still share one read. Anything
     committed after the read began reaches such a socket as a live event, since it is
     registered before it asks. ``forget`` drops finished answers (after missed events).
     """
@@ -149,13 +149,13 @@ class SharedReads(Generic[K, V]):
             if self.stamp is not None:
                 self._stamps[key] = self.stamp(key)
             self.reads += 1
-            began = time.monotonic()
             value = await self._run_blocking(self._read, key)
             result.set_result(value)
             stamp = self._stamps.get(key)
             if stamp is not None:
-                self._finished[key] = (began, stamp, value)
-                self._drop_stale(began)
+                finished = time.monotonic()
+                self._finished[key] = (finished, stamp, value)
+                self._drop_stale(finished)
         except asyncio.CancelledError:
             result.cancel()
             raise
