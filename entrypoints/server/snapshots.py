@@ -75,9 +75,9 @@ class SharedReads(Generic[K, V]):
     happened to the key since it began: ``stamp``, when given, tells (a counter of the events
     dispatched for the key's user), and a request arriving while it is unchanged joins the
     running read too — or, for ``reuse_seconds`` after it ended, takes the finished read's
-    answer, so that sockets trickling in over the seconds a storm lasts still share one read. Anything
-    committed after the read began reaches such a socket as a live event, since it is
-    registered before it asks. ``forget`` drops finished answers (after missed events).
+    answer, so that sockets trickling in over the seconds a storm lasts still share one read.
+    Anything committed after the read began reaches such a socket as a live event, since it
+    is registered before it asks. ``forget`` drops finished answers (after missed events).
     """
 
     def __init__(
