@@ -301,10 +301,17 @@ export class StatusClient extends EventTarget {
     }
   }
 
-  _subscriptionQuery() {
-    if (!this.scopes) return [];
-    const pairs = this.scopes.map((scope) => ["scope", scope]);
-    if (this.cursor) pairs.push(["cursor", this.cursor]);
+  // The cursor covers only scopes that were answered: a scope subscribed but not answered yet
+  // (the link dropped first) must get a first page, never a resume it has no base for.
+  _resumable() {
+    const answered = this.scopes.filter((scope) => this.answeredAs.has(scope));
+    return answered.length ? answered : this.scopes;
+  }
+
+  _subscriptionQuery(scopes, cursor) {
+    if (!scopes) return [];
+    const pairs = scopes.map((scope) => ["scope", scope]);
+    if (cursor) pairs.push(["cursor", cursor]);
     return pairs;
   }
 
@@ -327,9 +334,10 @@ export class StatusClient extends EventTarget {
     let opened = false;
     this._setTransport("websocket");
     let socket;
-    const asked = String(this.scopes);
+    const scopes = this.scopes ? this._resumable() : null;
+    const asked = String(scopes);
     try {
-      socket = new WebSocket(withQuery(this.url, this._subscriptionQuery()));
+      socket = new WebSocket(withQuery(this.url, this._subscriptionQuery(scopes, this.cursor)));
     } catch {
       this._failedOpens += 1;
       this._closed(1006, false);
@@ -338,7 +346,7 @@ export class StatusClient extends EventTarget {
     this._socket = socket;
     socket.addEventListener("open", () => {
       opened = true;
-      // Scopes changed while the socket was opening: say so now.
+      // Scopes changed while the socket was opening, or were never answered: say so now.
       if (this.scopes && String(this.scopes) !== asked) {
         socket.send(JSON.stringify({ type: "subscribe", scopes: this.scopes, cursor: null }));
       }
@@ -355,7 +363,10 @@ export class StatusClient extends EventTarget {
   _openEvents() {
     this._setTransport("sse");
     let opened = false;
-    const source = new EventSource(withQuery(this.eventsUrl, this._subscriptionQuery()));
+    // One cursor for the whole stream: unless every scope was answered, start afresh.
+    const whole = this._resumable().length === this.scopes.length;
+    const query = this._subscriptionQuery(this.scopes, whole ? this.cursor : null);
+    const source = new EventSource(withQuery(this.eventsUrl, query));
     this._source = source;
     source.addEventListener("open", () => {
       opened = true;
