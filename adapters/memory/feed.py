@@ -1,9 +1,9 @@
-"""The change feed of the in-memory repository: the same answers, by scanning its entities."""
+"""The change feed of the in-memory repository: the same answers, from its list reads."""
 
 from __future__ import annotations
 
 from adapters.memory.repository import InMemoryStatusRepository
-from domain.entities import Document, Workspace
+from domain.entities import Document
 from domain.feed import (
     Changes,
     DocumentsScope,
@@ -59,22 +59,20 @@ class InMemoryChangeFeed(ChangeFeed):
 
     def _head(self, user_id: int) -> int | None:
         everything: list[Entity] = [
-            *self._repository.workspaces.values(),
-            *self._repository.documents.values(),
+            *self._repository.list_workspaces(user_id=user_id),
+            *self._repository.list_documents(user_id=user_id),
         ]
-        return max((_position(e) for e in everything if e.user_id == user_id), default=None)
+        return max((_position(e) for e in everything), default=None)
 
     def _of(self, scope: Scope) -> list[Entity]:
-        user_id = scope.user_id
+        # Through the repository's own reads, so that what fails there fails here too.
+        repository = self._repository
         if isinstance(scope, WorkspacesScope):
-            workspaces: list[Workspace] = list(self._repository.workspaces.values())
-            return [w for w in workspaces if w.user_id == user_id]
-        documents: list[Document] = list(self._repository.documents.values())
+            return list(repository.list_workspaces(user_id=scope.user_id))
         if isinstance(scope, WorkspaceDocumentsScope):
-            return [
-                d
-                for d in documents
-                if d.user_id == user_id and d.workspace_id == scope.workspace_id
-            ]
+            return list(
+                repository.list_documents(user_id=scope.user_id, workspace_id=scope.workspace_id)
+            )
         assert isinstance(scope, DocumentsScope)
-        return [d for d in documents if d.user_id == user_id and d.id in scope.document_ids]
+        found = repository.list_documents(user_id=scope.user_id)
+        return [d for d in found if d.id in scope.document_ids]
