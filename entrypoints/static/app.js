@@ -21,7 +21,6 @@ let selectedWorkspace = null;
 const documentCards = new Map();
 // Per workspace, the link to its next page of documents (null: every page is loaded).
 const nextPages = new Map();
-let renderQueued = false;
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -150,7 +149,9 @@ function connect() {
       nextPages.set(id, key ? documentsPath(id, key) : null);
     }
   });
-  client.addEventListener("change", scheduleRender);
+  // Rendered at every change, so that each state a document passes through is shown; only
+  // the loaded pages are rendered, however large the workspace.
+  client.addEventListener("change", render);
   client.connect();
 }
 
@@ -165,16 +166,6 @@ function showConnection(state, transport) {
   const label = CONNECTION_LABELS[state] ?? state;
   const via = state === "live" && transport ? ` · ${TRANSPORT_LABELS[transport] ?? transport}` : "";
   node.querySelector(".connection-label").textContent = label + via;
-}
-
-function scheduleRender() {
-  // Many changes in one burst cost one render.
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => {
-    renderQueued = false;
-    render();
-  });
 }
 
 function showWorkspace(id) {
@@ -193,7 +184,7 @@ async function loadMore() {
     const page = await api(path);
     for (const document of page.documents) client.upsertDocument(document);
     nextPages.set(workspaceId, page.next);
-    scheduleRender();
+    render();
   } catch (error) {
     notify(`Could not load more documents: ${error.message}`);
   } finally {
