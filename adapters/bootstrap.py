@@ -28,7 +28,7 @@ from application.status_service import StatusService
 from application.tokens import TokenIssuer, TokenVerifier
 from application.worker import WorkHandler
 from application.workspaces import Workspaces
-from domain.ports import MessageBroker, StatusRepository
+from domain.ports import ChangeFeed, MessageBroker, StatusRepository
 
 Overrides = Mapping[str, object]
 NO_OVERRIDES: Overrides = {}
@@ -128,6 +128,12 @@ class Services:
         return repository
 
     @property
+    def feed(self) -> ChangeFeed:
+        """What changed in a scope after a cursor, and pages of a scope, for the push paths."""
+        feed: ChangeFeed = self._container.feed()
+        return feed
+
+    @property
     def broker(self) -> MessageBroker:
         """The configured transport: work queues and status subscriptions."""
         broker: MessageBroker = self._container.broker()
@@ -195,7 +201,7 @@ class Services:
 
         Raises what the store or the broker raises; calling it again retries what failed.
         """
-        for part in ("repository", "status_service", "workspaces", "documents", "broker"):
+        for part in ("repository", "status_service", "workspaces", "documents", "feed", "broker"):
             getattr(self._container, part)()
 
     def close(self) -> None:

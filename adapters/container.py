@@ -41,6 +41,7 @@ from application.tokens import TokenIssuer, TokenVerifier
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
 from domain.ports import (
+    ChangeFeed,
     DocumentLeases,
     FileStorage,
     MessageBroker,
@@ -129,6 +130,19 @@ def _sql_repository(database: Any) -> StatusRepository:
     from adapters.sql.repository import SqlStatusRepository
 
     return SqlStatusRepository(database.session_factory, outbox=database.outbox)
+
+
+def _memory_feed(repository: StatusRepository) -> ChangeFeed:
+    from adapters.memory.feed import InMemoryChangeFeed
+
+    assert isinstance(repository, InMemoryStatusRepository)
+    return InMemoryChangeFeed(repository)
+
+
+def _sql_feed(database: Any, repository: StatusRepository) -> ChangeFeed:
+    from adapters.sql.feed import SqlChangeFeed
+
+    return SqlChangeFeed(database.session_factory, epoch=repository.epoch)
 
 
 def _sql_rag_configs(database: Any) -> RagConfigs:
@@ -265,6 +279,11 @@ class Container(containers.DeclarativeContainer):
         config.persistence,
         memory=providers.Singleton(InMemoryStatusRepository, outbox=memory_outbox),
         sql=providers.Singleton(_sql_repository, database),
+    )
+    feed: providers.Provider[ChangeFeed] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(_memory_feed, repository),
+        sql=providers.Singleton(_sql_feed, database, repository),
     )
     storage: providers.Provider[FileStorage] = providers.Selector(
         config.persistence,

@@ -19,6 +19,7 @@ from bench import processes
 from bench.adversarial import adversarial
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
+from bench.reconnect import reconnect
 from bench.results import Row, unavailable
 from bench.services import (
     Endpoints,
@@ -48,6 +49,10 @@ class Sizes:
     bursts: int = 3
     connection_peers: tuple[str, ...] = ("insighthub", "bare")
     adversarial_text: tuple[int, int] = (100_000, 1_000_000)
+    reconnect_documents: int = 20_000
+    reconnect_missed: int = 100
+    reconnect_rounds: int = 200
+    storm_sockets: int = 1_000
 
     @classmethod
     def full(cls, max_sockets: int) -> Sizes:
@@ -76,6 +81,10 @@ class Sizes:
             worker_counts=(1,),
             connection_peers=("insighthub",),
             adversarial_text=(20_000, 200_000),
+            reconnect_documents=300,
+            reconnect_missed=10,
+            reconnect_rounds=5,
+            storm_sockets=20,
         )
 
 
@@ -789,4 +798,5 @@ BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
     "connections": lambda context, transports: connections(context),
     "workers": lambda context, transports: workers(context),
     "adversarial": lambda context, transports: adversarial(*context.sizes.adversarial_text),
+    "reconnect": lambda context, transports: reconnect(context),
 }

@@ -55,6 +55,8 @@ class RawWebSocket(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         self.frames = 0
         self.status_line = ""
+        # When the handshake's answer arrived (time.time()).
+        self.upgraded_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -81,6 +83,7 @@ class RawWebSocket(asyncio.Protocol):
                 self.close_transport()
                 return
             self._upgraded = True
+            self.upgraded_at = time.time()
             self.opened.set_result(None)
         self._parse(time.time())
 

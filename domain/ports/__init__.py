@@ -1,5 +1,6 @@
 """The capabilities the core needs from the outside world, as small abstract classes."""
 
+from domain.ports.feed import ChangeFeed
 from domain.ports.messaging import (
     DeadLetter,
     DeadLetters,
@@ -14,6 +15,7 @@ from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 
 __all__ = [
+    "ChangeFeed",
     "DeadLetter",
     "DeadLetters",
     "Delivery",

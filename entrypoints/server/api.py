@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,11 +15,16 @@ from application.documents import Documents
 from application.problems import Problem
 from application.tokens import TokenClaims, TokenVerifier
 from application.workspaces import Workspaces
+from domain.entities import Document
+from domain.feed import PageKey, Scope, StatusFilter, WorkspaceDocumentsScope, WorkspacesScope
+from domain.ports import ChangeFeed
 from domain.result import Err, Result
+from domain.status import DocumentProcessingStatus, WorkspaceStatus
 from entrypoints.server.errors import ApiError
 from entrypoints.server.openapi import Operation, OperationRoute
 from entrypoints.server.params import (
     BEARER_CHALLENGE,
+    MAX_ID,
     bearer_token,
     json_object,
     path_id,
@@ -26,6 +33,8 @@ from entrypoints.server.params import (
 from entrypoints.server.representation import document_json, workspace_json
 from entrypoints.server.uploads import receive_upload
 
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 T = TypeVar("T")
 
 Handler = Callable[[Request, TokenClaims], Awaitable[Response]]
@@ -38,12 +47,14 @@ class Api:
         self,
         workspaces: Workspaces,
         documents: Documents,
+        feed: ChangeFeed,
         verifier: TokenVerifier,
         *,
         max_upload_bytes: int,
     ):
         self._workspaces = workspaces
         self._documents = documents
+        self._feed = feed
         self._verifier = verifier
         self._max_upload_bytes = max_upload_bytes
 
@@ -140,9 +151,7 @@ class Api:
         return JSONResponse(workspace_json(_value(created)), status_code=202)
 
     async def list_workspaces(self, request: Request, claims: TokenClaims) -> Response:
-        workspaces = self._workspaces
-        found = await run_in_threadpool(lambda: workspaces.list(user_id=claims.user_id))
-        return JSONResponse({"workspaces": [workspace_json(w) for w in found]})
+        return await self._page(request, WorkspacesScope(claims.user_id), "workspaces")
 
     async def get_workspace(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = path_id(request, "workspace_id")
@@ -173,11 +182,39 @@ class Api:
 
     async def list_documents(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = path_id(request, "workspace_id")
-        documents = self._documents
+        workspaces = self._workspaces
         found = await run_in_threadpool(
-            lambda: documents.list(user_id=claims.user_id, workspace_id=workspace_id)
+            lambda: workspaces.get(user_id=claims.user_id, workspace_id=workspace_id)
         )
-        return JSONResponse({"documents": [document_json(d) for d in _value(found)]})
+        _value(found)
+        scope = WorkspaceDocumentsScope(claims.user_id, workspace_id)
+        return await self._page(request, scope, "documents")
+
+    async def _page(self, request: Request, scope: Scope, name: str) -> Response:
+        """One page of ``scope`` as ``{name: [...], "next": link or null}``."""
+        query = ListQuery.parse(
+            request.query_params,
+            WorkspaceStatus if isinstance(scope, WorkspacesScope) else DocumentProcessingStatus,
+        )
+        feed = self._feed
+        page = await run_in_threadpool(
+            lambda: feed.page(scope, limit=query.limit, after=query.after, status=query.status)
+        )
+        following = None
+        if page.next_key is not None:
+            parameters = {"limit": str(query.limit), "after": str(page.next_key.after_id)}
+            if query.status is not None:
+                parameters["status"] = query.status.value
+            following = f"{request.url.path}?{urlencode(parameters)}"
+        return JSONResponse(
+            {
+                name: [
+                    document_json(e) if isinstance(e, Document) else workspace_json(e)
+                    for e in page.entities
+                ],
+                "next": following,
+            }
+        )
 
     async def get_document(self, request: Request, claims: TokenClaims) -> Response:
         document_id = path_id(request, "document_id")
@@ -194,6 +231,50 @@ class Api:
             lambda: documents.retry(user_id=claims.user_id, document_id=document_id)
         )
         return JSONResponse(document_json(_value(retried)), status_code=202)
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The query of a list request: page size, keyset position and status filter."""
+
+    limit: int
+    after: PageKey | None
+    status: StatusFilter
+
+    @classmethod
+    def parse(
+        cls,
+        params: Mapping[str, str],
+        statuses: type[DocumentProcessingStatus] | type[WorkspaceStatus],
+    ) -> ListQuery:
+        """The query ``params`` ask for; a bad value is a 400 naming the parameter."""
+        unknown = sorted(set(params) - {"limit", "after", "status"})
+        if unknown:
+            raise _bad_parameter(unknown[0][:40], "is not a parameter of this list")
+        limit = DEFAULT_PAGE_SIZE
+        if "limit" in params:
+            raw = params["limit"]
+            if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+                raise _bad_parameter("limit", f"must be a whole number from 1 to {MAX_PAGE_SIZE}")
+            limit = int(raw)
+        after = None
+        if "after" in params:
+            raw = params["after"]
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+                raise _bad_parameter("after", "must be the 'next' key of a previous page")
+            after = PageKey(int(raw))
+        status: StatusFilter = None
+        if "status" in params:
+            try:
+                status = statuses(params["status"])
+            except ValueError:
+                allowed = ", ".join(s.value for s in statuses)
+                raise _bad_parameter("status", f"must be one of: {allowed}") from None
+        return cls(limit, after, status)
+
+
+def _bad_parameter(name: str, problem: str) -> ApiError:
+    return ApiError(400, f"query parameter '{name}' {problem}", field=name)
 
 
 def _value(result: Result[T, Problem]) -> T:

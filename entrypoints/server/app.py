@@ -26,6 +26,7 @@ from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import PushPathCollector, ServerMetrics
 from entrypoints.server.openapi import (
     ASYNCAPI_OPERATION,
+    EVENTS_OPERATION,
     HEALTH_OPERATION,
     METRICS_OPERATION,
     OPENAPI_ROUTE,
@@ -33,8 +34,10 @@ from entrypoints.server.openapi import (
     READINESS_OPERATION,
     OperationRoute,
 )
-from entrypoints.server.snapshots import SharedSnapshotReads, Snapshot
+from entrypoints.server.protocol import FIRST_PAGE_SIZE, MAX_FRAME_BYTES, RESUME_LIMIT
+from entrypoints.server.snapshots import ScopeReader, SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
+from entrypoints.server.sse import StatusEvents
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -51,6 +54,9 @@ class ServerOptions:
     socket_queue_size: int = 256
     max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES
     max_sockets_per_user: int = MAX_SOCKETS_PER_USER
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    first_page_size: int = FIRST_PAGE_SIZE
+    resume_limit: int = RESUME_LIMIT
 
 
 class _Runtime:
@@ -83,12 +89,25 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
             raise RuntimeError(listed_documents.error.message)
         return Snapshot(documents=listed_documents.value, workspaces=listed_workspaces)
 
+    reader = ScopeReader(
+        lambda: services.feed, first_page=options.first_page_size, resume_limit=options.resume_limit
+    )
+    exposed.read_counter(
+        "status_feed_reads_total",
+        "Reads of the change feed answering subscriptions (shared reads count once).",
+        lambda: reader.reads,
+    )
     hub = SocketHub(
-        metrics, SharedSnapshotReads(read_snapshot), queue_size=options.socket_queue_size
+        metrics,
+        SharedSnapshotReads(read_snapshot),
+        queue_size=options.socket_queue_size,
+        reader=reader,
+        max_frame_bytes=options.max_frame_bytes,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        hub.epoch = await reader.epoch()
         runtime.bridge = StatusBridge(services.broker, hub)
         await runtime.bridge.start()
         try:
@@ -135,7 +154,9 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
     async def metrics_page(request: Request) -> Response:
         return Response(exposed.exposition(), media_type=exposed.content_type)
 
-    api = Api(workspaces, documents, verifier, max_upload_bytes=settings.max_upload_bytes)
+    api = Api(
+        workspaces, documents, services.feed, verifier, max_upload_bytes=settings.max_upload_bytes
+    )
     socket = StatusSocket(
         hub,
         verifier,
@@ -143,6 +164,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
         max_sockets_per_user=options.max_sockets_per_user,
     )
+    events = StatusEvents(hub, verifier, max_streams_per_user=options.max_sockets_per_user)
     routes: list[BaseRoute] = [
         OperationRoute("/", index, method="GET", operation=PAGE_OPERATION),
         OperationRoute("/healthz", healthz, method="GET", operation=HEALTH_OPERATION),
@@ -151,6 +173,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         OperationRoute("/asyncapi.json", asyncapi_page, method="GET", operation=ASYNCAPI_OPERATION),
         OPENAPI_ROUTE,
         WebSocketRoute("/ws", socket.handle),
+        OperationRoute("/events", events.handle, method="GET", operation=EVENTS_OPERATION),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -225,6 +225,11 @@ READINESS_OPERATION = Operation(
     extra={503: "Readiness"},
 )
 METRICS_OPERATION = Operation(summary="Prometheus metrics", media_type="text/plain")
+EVENTS_OPERATION = Operation(
+    summary="status changes as server-sent events (token and scopes in the query; see docs/api.md)",
+    media_type="text/event-stream",
+    errors=(400, 401, 429),
+)
 ASYNCAPI_OPERATION = Operation(
     summary="the AsyncAPI 3.0 document of every broker event and WebSocket frame",
     schema="AsyncApi",

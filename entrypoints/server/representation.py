@@ -19,6 +19,7 @@ def document_json(document: Document) -> dict[str, Any]:
         "metadata": dict(document.metadata),
         "progress": document.progress.to_json(),
         "version": document.version,
+        "position": document.position,
         "created_at": document.created_at.isoformat(),
         "updated_at": document.updated_at.isoformat(),
     }
@@ -32,6 +33,7 @@ def workspace_json(workspace: Workspace) -> dict[str, Any]:
         "status": workspace.status.value,
         "status_message": workspace.status_message,
         "version": workspace.version,
+        "position": workspace.position,
         "created_at": workspace.created_at.isoformat(),
         "updated_at": workspace.updated_at.isoformat(),
     }

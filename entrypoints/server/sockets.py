@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
 from application.tokens import TokenVerifier
-from domain.result import Err
+from domain.result import Err, Ok, Result
 from entrypoints.server.hub import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_SLOW_CLIENT,
     Connection,
     SocketHub,
+)
+from entrypoints.server.protocol import (
+    CLOSE_BAD_FRAME,
+    MAX_CURSOR_CHARS,
+    Resync,
+    Subscribe,
+    Unknown,
+    decode_client_frame,
+    parse_scopes,
 )
 
 log = logging.getLogger(__name__)
@@ -26,9 +34,27 @@ log = logging.getLogger(__name__)
 MAX_INCOMING_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
 MAX_SOCKETS_PER_USER = 100
-CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_UNSUPPORTED_DATA = CLOSE_BAD_FRAME
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+def subscription_from_query(
+    query: Mapping[str, str], scopes: Sequence[str], last_event_id: str | None = None
+) -> Result[Subscribe | None, str]:
+    """The subscription a URL asks for: repeated ``scope`` and one ``cursor``, or none at all.
+
+    ``last_event_id`` (an SSE client's resume point) wins over the ``cursor`` parameter.
+    """
+    cursor = last_event_id or query.get("cursor") or None
+    if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+        return Err(f"'cursor' may be at most {MAX_CURSOR_CHARS} characters")
+    if not scopes:
+        return Ok(None) if cursor is None else Err("'cursor' needs at least one 'scope'")
+    names = parse_scopes(scopes)
+    if isinstance(names, Err):
+        return names
+    return Ok(Subscribe(names.value, cursor))
 
 
 def origin_allowed(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
@@ -71,6 +97,12 @@ class StatusSocket:
             await _refuse(websocket, 401, verified.error)
             return
         claims = verified.value
+        subscription = subscription_from_query(
+            websocket.query_params, websocket.query_params.getlist("scope")
+        )
+        if isinstance(subscription, Err):
+            await _refuse(websocket, 400, subscription.error)
+            return
         if self._hub.connections_of(claims.user_id) >= self._max_per_user:
             # One user's flood must not exhaust the server for everyone else.
             await _refuse(
@@ -80,7 +112,7 @@ class StatusSocket:
             )
             return
         await websocket.accept()
-        connection = self._hub.connect(websocket, claims.user_id)
+        connection = self._hub.connect(websocket, claims.user_id, subscription.value)
         try:
             await self._serve(websocket, connection, expires_at=claims.expires_at)
         finally:
@@ -116,7 +148,8 @@ class StatusSocket:
             await _close(websocket, connection.close_code, connection.close_reason)
 
     async def _read(self, websocket: WebSocket, connection: Connection) -> None:
-        """Read the client's frames: a ``resync`` request is honoured, garbage ends the socket."""
+        """Read the client's frames: ``subscribe`` and ``resync`` are honoured, anything else
+        ends the socket with ``CLOSE_BAD_FRAME`` and a reason naming what was wrong."""
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -130,14 +163,17 @@ class StatusSocket:
             if text is None:
                 connection.close(CLOSE_UNSUPPORTED_DATA, "only JSON text frames are accepted")
                 return
-            try:
-                frame = json.loads(text)
-            except ValueError:
-                connection.close(CLOSE_UNSUPPORTED_DATA, "frames must be JSON")
+            decoded = decode_client_frame(text)
+            if isinstance(decoded, Err):
+                connection.close(CLOSE_BAD_FRAME, decoded.error[:120])
                 return
-            if isinstance(frame, dict) and frame.get("type") == "resync":
+            frame = decoded.value
+            if isinstance(frame, Resync):
                 connection.request_resync()
-            # Any other well-formed frame is ignored: newer clients may send more kinds.
+            elif isinstance(frame, Unknown):
+                continue  # a newer client's frame: ignored, as protocol 1 always did
+            elif not connection.subscribe(frame):
+                self._hub.disconnect(connection)
 
 
 async def _refuse(websocket: WebSocket, status: int, message: str) -> None:

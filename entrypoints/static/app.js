@@ -2,6 +2,8 @@
 import { StatusClient } from "./status-client.js";
 
 const TOKEN_KEY = "insighthub.token";
+const PAGE_SIZE = 100;
+const TRANSPORT_LABELS = { websocket: "WebSocket", sse: "SSE" };
 const WORKING = new Set(["pending", "processing", "provisioning"]);
 const CONNECTION_LABELS = {
   idle: "Not connected",
@@ -17,6 +19,8 @@ let client = null;
 let token = null;
 let selectedWorkspace = null;
 const documentCards = new Map();
+// Per workspace, the link to its next page of documents (null: every page is loaded).
+const nextPages = new Map();
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
@@ -110,6 +114,7 @@ function signOut(message) {
   client = null;
   selectedWorkspace = null;
   documentCards.clear();
+  nextPages.clear();
   $("document-list").replaceChildren();
   $("workspace-list").replaceChildren();
   showConnection(message ? "unauthorized" : "idle");
@@ -128,19 +133,63 @@ function showSignIn(message) {
 // ---- Live state ------------------------------------------------------------------------------
 
 function connect() {
-  client = new StatusClient({ token, verifyToken });
+  client = new StatusClient({ token, verifyToken, scopes: ["workspaces"] });
   client.addEventListener("state", (event) => {
-    showConnection(event.detail.state);
+    showConnection(event.detail.state, event.detail.transport);
     if (event.detail.state === "unauthorized") signOut("Your session has ended. Sign in again.");
   });
+  client.addEventListener("transport", (event) => showConnection(client.state, event.detail.transport));
+  client.addEventListener("sync", (event) => {
+    const { scope, mode } = event.detail;
+    $("connection").dataset.answer = mode;
+    // A first page replaces what was loaded of the scope; a resume only adds to it.
+    if (mode === "snapshot" && scope.startsWith("workspace:")) {
+      const id = Number(scope.slice("workspace:".length));
+      const key = client.more.get(scope);
+      nextPages.set(id, key ? documentsPath(id, key) : null);
+    }
+  });
+  // Rendered at every change, so that each state a document passes through is shown; only
+  // the loaded pages are rendered, however large the workspace.
   client.addEventListener("change", render);
   client.connect();
 }
 
-function showConnection(state) {
+function documentsPath(workspaceId, after) {
+  return `/api/workspaces/${workspaceId}/documents?limit=${PAGE_SIZE}&after=${encodeURIComponent(after)}`;
+}
+
+function showConnection(state, transport) {
   const node = $("connection");
   node.dataset.state = state;
-  node.querySelector(".connection-label").textContent = CONNECTION_LABELS[state] ?? state;
+  node.dataset.transport = transport ?? "";
+  const label = CONNECTION_LABELS[state] ?? state;
+  const via = state === "live" && transport ? ` · ${TRANSPORT_LABELS[transport] ?? transport}` : "";
+  node.querySelector(".connection-label").textContent = label + via;
+}
+
+function showWorkspace(id) {
+  selectedWorkspace = id;
+  const scopes = id === null ? ["workspaces"] : ["workspaces", `workspace:${id}`];
+  if (client && String(client.scopes) !== String(scopes)) client.subscribe(scopes);
+}
+
+async function loadMore() {
+  const workspaceId = selectedWorkspace;
+  const path = nextPages.get(workspaceId);
+  if (!path) return;
+  const button = $("document-more");
+  button.disabled = true;
+  try {
+    const page = await api(path);
+    for (const document of page.documents) client.upsertDocument(document);
+    nextPages.set(workspaceId, page.next);
+    render();
+  } catch (error) {
+    notify(`Could not load more documents: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function sortedWorkspaces() {
@@ -151,7 +200,9 @@ function render() {
   if (!client) return;
   const workspaces = sortedWorkspaces();
   if (selectedWorkspace === null || !client.workspaces.has(selectedWorkspace)) {
-    selectedWorkspace = workspaces.length ? workspaces[workspaces.length - 1].id : null;
+    if (client.answeredAs.has("workspaces")) {
+      showWorkspace(workspaces.length ? workspaces[workspaces.length - 1].id : null);
+    }
   }
   renderWorkspaceList(workspaces);
   renderWorkspaceDetail(client.workspaces.get(selectedWorkspace));
@@ -172,7 +223,7 @@ function renderWorkspaceList(workspaces) {
       badge(workspace.status),
     );
     item.addEventListener("click", () => {
-      selectedWorkspace = workspace.id;
+      showWorkspace(workspace.id);
       render();
     });
     return item;
@@ -199,10 +250,14 @@ function renderWorkspaceDetail(workspace) {
 
   const documents = [...client.documents.values()]
     .filter((document) => document.workspace_id === workspace.id)
-    .sort((a, b) => b.id - a.id);
-  $("document-empty").hidden = documents.length > 0;
+    .sort((a, b) => a.id - b.id);
+  const answered = client.answeredAs.has(`workspace:${workspace.id}`);
+  $("document-empty").hidden = documents.length > 0 || !answered;
+  $("document-loading").hidden = answered;
   const cards = documents.map((document) => documentCard(document));
   $("document-list").replaceChildren(...cards);
+  $("document-count").textContent = documents.length ? `${documents.length} shown` : "";
+  $("document-more").hidden = !nextPages.get(workspace.id);
 }
 
 function documentCard(document) {
@@ -270,8 +325,8 @@ async function createWorkspace(event) {
   try {
     const workspace = await api("/api/workspaces", { method: "POST", json: { name } });
     input.value = "";
-    selectedWorkspace = workspace.id;
     client.upsertWorkspace(workspace);
+    showWorkspace(workspace.id);
     render();
   } catch (error) {
     notify(`Could not create the workspace: ${error.message}`);
@@ -321,6 +376,7 @@ function wireUp() {
   $("sign-out").addEventListener("click", () => signOut());
   $("workspace-form").addEventListener("submit", createWorkspace);
   $("workspace-retry").addEventListener("click", retryWorkspace);
+  $("document-more").addEventListener("click", loadMore);
   $("file-input").addEventListener("change", (event) => {
     const files = [...event.target.files];
     event.target.value = "";

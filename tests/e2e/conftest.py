@@ -216,3 +216,25 @@ def settled_document(client: httpx.Client, document_id: int) -> dict[str, Any]:
 
 GOOD_TEXT = b"Status tracking keeps every change versioned and pushed live. " * 40
 BROKEN_PDF = b"%PDF-1.4\n% not a real PDF body\n%%EOF\n"
+
+
+def stored_workspace(
+    server: ServerProcess, database_url: str, user_id: int, count: int
+) -> tuple[dict[str, Any], list[int]]:
+    """A new workspace of ``user_id`` holding ``count`` failed documents, bulk-loaded by SQL."""
+    from bench.bulk import insert_documents
+
+    with server.client(user_id) as api:
+        workspace: dict[str, Any] = api.post("/api/workspaces", json={"name": "Archive"}).json()
+    ids = insert_documents(database_url, user_id=user_id, workspace_id=workspace["id"], count=count)
+    return workspace, ids
+
+
+def postgres_server(
+    make_server: Callable[..., ServerProcess], database_url: str, tmp_path: Path
+) -> ServerProcess:
+    """A server without workers on ``database_url``, with the in-memory transport."""
+    return make_server(
+        environ={"DATABASE_URL": database_url, "STORAGE_DIR": str(tmp_path / "files")},
+        args=["--no-workers"],
+    )

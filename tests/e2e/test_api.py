@@ -276,7 +276,8 @@ def test_uploading_into_a_workspace_still_provisioning_is_a_conflict(
         assert workspace["status"] == "provisioning"
         assert "not ready" in _error(upload(client, workspace["id"], "a.txt", GOOD_TEXT), 409)
         assert client.get(f"/api/workspaces/{workspace['id']}/documents").json() == {
-            "documents": []
+            "documents": [],
+            "next": None,
         }
 
 

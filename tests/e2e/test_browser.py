@@ -10,7 +10,15 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from adapters.auth.jwt_tokens import JwtIssuer
-from tests.e2e.conftest import BROKEN_PDF, GOOD_TEXT, ServerProcess
+from tests.e2e.conftest import (
+    BROKEN_PDF,
+    GOOD_TEXT,
+    ServerProcess,
+    postgres_server,
+    stored_workspace,
+)
+from tests.support.processes import private_postgres
+from tests.support.proxy import TcpProxy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -148,3 +156,81 @@ def test_a_refused_token_shows_the_sign_in_form(server: ServerProcess, page: Pag
     page.click("#sign-in-form button[type=submit]")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(page.locator("#user")).to_have_text("User 9")
+
+
+# Records the fewest document cards shown after each change of the list: a reload would
+# empty it (or shrink it back to the first page) on the way.
+RECORD_LIST = """
+() => {
+  const list = document.getElementById("document-list");
+  window.cardsShown = [list.children.length];
+  new MutationObserver(() => window.cardsShown.push(list.children.length)).observe(list, {
+    childList: true,
+  });
+}
+"""
+
+
+def test_a_workspace_of_20000_documents_is_paged_and_a_reconnect_resumes_without_a_reload(
+    tmp_path: Path,
+    make_server: Callable[..., ServerProcess],
+    new_user: Callable[[], int],
+    page: Page,
+) -> None:
+    with private_postgres() as database_url:
+        server = postgres_server(make_server, database_url, tmp_path)
+        user = new_user()
+        _, ids = stored_workspace(server, database_url, user, 20_000)
+        with server.client(user) as api, TcpProxy("127.0.0.1", server.port) as proxy:
+            page.goto(f"http://127.0.0.1:{proxy.port}/#token={server.token(user)}")
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+            cards = page.locator("#document-list .document")
+            expect(cards).to_have_count(100)
+            expect(cards.first).to_have_attribute("data-document-id", str(ids[0]))
+            page.click("#document-more")
+            expect(cards).to_have_count(200)
+            expect(cards.nth(199)).to_have_attribute("data-document-id", str(ids[199]))
+            expect(page.locator("#document-count")).to_have_text("200 shown")
+            page.evaluate("() => { window.loadedOnce = true; }")
+            page.evaluate(RECORD_LIST)
+
+            proxy.cut()
+            expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+            # Away: documents on both pages change.
+            for document_id in (ids[5], ids[150]):
+                assert api.post(f"/api/documents/{document_id}/retry").status_code == 202
+            proxy.restore()
+            expect(page.locator("#connection")).to_have_attribute(
+                "data-state", "live", timeout=SETTLE_MS
+            )
+            expect(page.locator("#connection")).to_have_attribute("data-answer", "resumed")
+            for document_id in (ids[5], ids[150]):
+                expect(
+                    page.locator(f'.document[data-document-id="{document_id}"]')
+                ).to_have_attribute("data-status", "pending")
+            expect(cards).to_have_count(200)
+            assert min(page.evaluate("() => window.cardsShown")) == 200, "no card went away"
+            assert page.evaluate("() => window.loadedOnce") is True
+
+
+def test_without_websockets_the_page_falls_back_to_server_sent_events(
+    make_server: Callable[..., ServerProcess], new_user: Callable[[], int], page: Page
+) -> None:
+    server = make_server(args=["--step-delay", "0.2"])
+    page.add_init_script("window.WebSocket = undefined;")
+    page.goto(f"{server.base_url}/#token={server.token(new_user())}")
+    connection = page.locator("#connection")
+    expect(connection).to_have_attribute("data-state", "live")
+    expect(connection).to_have_attribute("data-transport", "sse")
+    expect(connection).to_contain_text("SSE")
+
+    page.fill("#workspace-name", "Fallback")
+    page.click("#workspace-form button[type=submit]")
+    expect(page.locator("#workspace-badge .badge")).to_have_attribute("data-status", "ready")
+    page.evaluate(RECORD_CARDS)
+    _upload(page, "notes.md", "text/markdown", GOOD_TEXT)
+    card = page.locator(".document", has_text="notes.md")
+    expect(card).to_have_attribute("data-status", "ready", timeout=SETTLE_MS)
+    statuses = [status for status, _, _ in page.evaluate("() => window.cardHistory['notes.md']")]
+    assert "processing" in statuses
+    assert statuses[-1] == "ready"

@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     upload,
     wait_for,
 )
+from tests.support.live import collect_answer, open_scoped, socket_frames
 
 pytestmark = pytest.mark.slow
 
@@ -342,3 +343,65 @@ def test_a_client_that_does_not_read_is_closed_without_stalling_another(
 
             frames_until(reader, all_ready, timeout=60)
             assert server.metric("websocket_connections") == 1
+
+
+# -- protocol 2 ---------------------------------------------------------------------------------
+
+
+def test_a_live_socket_changes_scope_and_gets_only_that_scopes_deltas(
+    server: ServerProcess, new_user: Callable[[], int]
+) -> None:
+    user = new_user()
+    with server.client(user) as client:
+        first, second = ready_workspace(client, "First"), ready_workspace(client, "Second")
+        with open_scoped(server.port, server.token(user), ["workspaces"]) as ws:
+            listed = collect_answer(socket_frames(ws), "workspaces")
+            assert sorted(listed.ids) == sorted([first["id"], second["id"]])
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "subscribe",
+                        "scopes": ["workspaces", f"workspace:{second['id']}"],
+                        "cursor": None,
+                    }
+                )
+            )
+            fresh = collect_answer(socket_frames(ws), f"workspace:{second['id']}")
+            assert (fresh.mode, fresh.ids) == ("snapshot", [])
+            upload(client, first["id"], "elsewhere.md", GOOD_TEXT)
+            shown = upload(client, second["id"], "shown.md", GOOD_TEXT).json()
+            frames = frames_until(ws, lambda f: is_document(f, shown["id"], "ready"), timeout=30)
+    deltas = [f for f in frames if f["type"] == "document_status"]
+    assert {f["data"]["document_id"] for f in deltas} == {shown["id"]}
+    assert all(f["cursor"].startswith(listed.cursor.rsplit(":", 1)[0]) for f in deltas)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "subscribe", "scopes": ["folders:1"]}',
+        '{"type": "subscribe", "scopes": ["workspaces"], "cursor": 12}',
+        '{"type": "resync", "now": true}',
+        '{"no": "type"}',
+    ],
+)
+def test_a_malformed_frame_closes_the_socket_with_1003_and_a_reason(
+    server: ServerProcess, new_user: Callable[[], int], frame: str
+) -> None:
+    with open_scoped(server.port, server.token(new_user()), ["workspaces"]) as ws:
+        collect_answer(socket_frames(ws), "workspaces")
+        ws.send(frame)
+        with pytest.raises(ConnectionClosed):
+            receive(ws)
+    assert ws.close_code == 1003
+    assert ws.close_reason
+
+
+def test_a_bad_scope_or_cursor_in_the_url_refuses_the_handshake(
+    server: ServerProcess, new_user: Callable[[], int]
+) -> None:
+    token = server.token(new_user())
+    for query in (f"token={token}&scope=everything", f"token={token}&cursor=x"):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://127.0.0.1:{server.port}/ws?{query}", open_timeout=10)
+        assert refused.value.response.status_code == 400
