@@ -27,8 +27,9 @@ from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
 from adapters.pacing import paced
 from adapters.processing.embedding import FeatureHashingEmbedder
-from adapters.processing.extraction import FileTextExtractor
+from adapters.processing.sandboxed_extraction import ExtractionLimits, SandboxedTextExtractor
 from adapters.settings import Settings
+from application.deadlines import DeadlineGuardedLeases, DeadlinePolicy, StepDeadlines
 from application.documents import Documents
 from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
@@ -347,13 +348,29 @@ class Container(containers.DeclarativeContainer):
     document_steps = providers.Singleton(
         DocumentSteps,
         storage,
-        providers.Singleton(FileTextExtractor),
+        providers.Singleton(
+            SandboxedTextExtractor,
+            providers.Singleton(
+                ExtractionLimits,
+                cpu_seconds=config.extract_cpu_seconds,
+                memory_mb=config.extract_memory_mb,
+                wall_seconds=config.step_deadline_seconds,
+                max_pages=config.extract_max_pages,
+                max_chars=config.extract_max_chars,
+            ),
+        ),
         providers.Singleton(FeatureHashingEmbedder),
         chunk_index,
         graph_store,
         providers.Singleton(_rag_config_lookup, rag_configs),
     )
-    job_runner = providers.Singleton(JobRunner, status_service, metrics=metrics)
+    step_deadlines = providers.Singleton(
+        StepDeadlines,
+        providers.Singleton(DeadlinePolicy, default_seconds=config.step_deadline_seconds),
+    )
+    job_runner = providers.Singleton(
+        JobRunner, status_service, metrics=metrics, deadlines=step_deadlines
+    )
     # A provider of its own, so that an override can replace the stage hand-off alone.
     hand_off_publisher = providers.Callable(_as_is, publisher)
     stage_handler = providers.Factory(
@@ -361,7 +378,8 @@ class Container(containers.DeclarativeContainer):
         runner=job_runner,
         steps=document_steps,
         publisher=hand_off_publisher,
-        leases=leases,
+        # A step past its deadline loses its lease, so the sweeper can take the document up.
+        leases=providers.Singleton(DeadlineGuardedLeases, leases, step_deadlines),
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
     )

@@ -51,6 +51,11 @@ class Settings:
     max_deliveries: int = 5
     redelivery_seconds: float = 30.0
     worker_lease_seconds: float = 60.0
+    step_deadline_seconds: float = 300.0
+    extract_cpu_seconds: int = 30
+    extract_memory_mb: int = 1024
+    extract_max_pages: int = 2000
+    extract_max_chars: int = 5_000_000
     log_format: str = "text"
     allowed_origins: tuple[str, ...] = ()
     jwt_issuer: str | None = None
@@ -259,6 +264,11 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "MAX_DELIVERIES": _positive_int,
     "REDELIVERY_SECONDS": _positive_float,
     "WORKER_LEASE_SECONDS": _positive_float,
+    "STEP_DEADLINE_SECONDS": _positive_float,
+    "EXTRACT_CPU_SECONDS": _positive_int,
+    "EXTRACT_MEMORY_MB": _positive_int,
+    "EXTRACT_MAX_PAGES": _positive_int,
+    "EXTRACT_MAX_CHARS": _positive_int,
     "LOG_FORMAT": _choice(LOG_FORMATS),
     "ALLOWED_ORIGINS": _origins,
     "JWT_ISSUER": _verbatim,

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from application.deadlines import checkpoint
 from domain.entities import GraphEdge, GraphNode
 
 # A candidate entity is a run of capitalised words ("Status Service", "RabbitMQ") or an
@@ -107,8 +108,14 @@ def build_graph(
 
     Deterministic: ties are broken alphabetically, so the same text gives the same graph.
     """
-    per_chunk = [set(entities_in(chunk)) for chunk in chunks]
-    mentions = Counter(entity for chunk in chunks for entity in entities_in(chunk))
+    mentions: Counter[str] = Counter()
+    per_chunk: list[set[str]] = []
+    for chunk in chunks:
+        # A graph of a large document is the longest loop of its step: it stops at its deadline.
+        checkpoint()
+        found = entities_in(chunk)
+        mentions.update(found)
+        per_chunk.append(set(found))
     kept = sorted(
         (entity for entity, count in mentions.items() if count >= min_mentions),
         key=lambda entity: (-mentions[entity], entity),

@@ -37,8 +37,9 @@ def holding_lease(
                 log.warning("could not renew the lease", extra={"document_id": document_id})
                 continue
             if not renewed:
-                # Taken over: this run's next write names a stale version and is refused.
-                log.warning("lease lost to another worker", extra={"document_id": document_id})
+                # Taken over, or past the step's deadline: either way this run's next write
+                # names a stale version and is refused.
+                log.warning("lease not renewed", extra={"document_id": document_id})
                 return
 
     renewer = threading.Thread(target=renew, name=f"lease-{document_id}", daemon=True)

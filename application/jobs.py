@@ -10,16 +10,19 @@ document becomes ``ready`` only when every step of its plan is completed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.deadlines import StepDeadlines
 from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
 from domain.changes import DocumentStatusChange
 from domain.entities import Document
+from domain.limits import StepLimitExceeded, StepStopped
 from domain.ports import StatusRepository
 from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
@@ -68,10 +71,13 @@ class JobRunner:
         *,
         clock: Callable[[], float] = time.perf_counter,
         metrics: Metrics | None = None,
+        deadlines: StepDeadlines | None = None,
     ) -> None:
         self._status = status_service
         self._clock = clock
         self._metrics = metrics or NoMetrics()
+        # Every step runs under its deadline; a stop request (cancel) reaches it through here.
+        self.deadlines = deadlines or StepDeadlines()
 
     @property
     def repository(self) -> StatusRepository:
@@ -133,7 +139,7 @@ class JobRunner:
                 return moved
             started = self._clock()
             try:
-                step.run(context)
+                self.deadlines.run(document_id, step.label, functools.partial(step.run, context))
             except Exception as exc:  # a step's failure must end as a status, never a crash
                 self._metrics.step_finished(step.label, self._clock() - started, failed=True)
                 return self._fail(context, progress.fail(step.label), step.label, exc)
@@ -173,7 +179,9 @@ class JobRunner:
     def _fail(
         self, context: JobContext, progress: Progress, label: str, exc: Exception
     ) -> Result[JobOutcome, Problem]:
-        if isinstance(exc, StepFailed):
+        if isinstance(exc, StepLimitExceeded) and exc.step == label:
+            reason = f"exceeded its {exc.limit}"
+        elif isinstance(exc, StepFailed | StepLimitExceeded | StepStopped):
             reason = str(exc)
         else:
             log.exception("step %r crashed", label, extra={"document_id": context.document.id})

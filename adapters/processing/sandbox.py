@@ -11,6 +11,7 @@ The fork server also reaps the children, so none is left a zombie of the worker.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import os
@@ -64,6 +65,10 @@ def _child_main(
 ) -> None:
     # Its own process group, so that a kill also takes whatever it may have started.
     os.setpgrp()
+    # The child reports its outcome to the parent, which logs it in the process's format;
+    # a library's own lines (pypdf's warnings about damage it read past) would reach the
+    # worker's stderr unformatted, so the child logs nothing itself.
+    logging.disable(logging.CRITICAL)
     # The parent kills it at its wall-clock limit; should the parent die first, the
     # alarm (its default action ends the process) still does, a second later.
     signal.alarm(alarm_seconds)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from application.pipeline import DOCUMENT_STEPS, EMBEDDING, INDEXING
+from application.pipeline import CHUNKING, DOCUMENT_STEPS, EMBEDDING, INDEXING
 from domain.entities import RagConfig
 from domain.events import DocumentUploaded
 from domain.progress import Progress, StepState
 from domain.result import Err, Ok
 from domain.status import DocumentProcessingStatus as D
 from domain.status import WorkspaceStatus as W
-from tests.support.corpus import UNSUPPORTED, big_text, corpus, prose
+from tests.support.corpus import UNSUPPORTED, big_text, corpus, pdf_with_pages, prose
 from tests.support.processes import Deployment, deployment, free_port, wait_until
 from tests.support.proxy import TcpProxy
 
@@ -280,3 +280,31 @@ def test_the_health_file_is_touched_while_running_and_removed_on_exit(
     wait_until(lambda: health.stat().st_mtime > first, timeout=10, what="a fresh touch")
     assert worker.terminate() == 0
     assert not health.exists()
+
+
+def test_a_step_past_its_limits_fails_naming_them_and_the_worker_goes_on(
+    place: Deployment,
+) -> None:
+    workspace = place.ready_workspace(8107)
+    place.processes.worker(
+        "ingestion", environ={"EXTRACT_MAX_CHARS": "5000", "EXTRACT_MAX_PAGES": "3"}
+    )
+    too_long = place.upload(workspace, "too-long.txt", prose(words=2000).encode())
+    too_many_pages = place.upload(
+        workspace, "pages.pdf", pdf_with_pages([[f"page {n}"] for n in range(5)])
+    )
+    fine = place.upload(workspace, "fine.txt", prose(words=300).encode())
+    long_doc, pdf_doc = place.settled([too_long.id, too_many_pages.id], timeout=SETTLE_SECONDS)
+    assert long_doc.processing_status is D.FAILED
+    assert long_doc.processing_error == (
+        "Parsing failed: text extraction exceeded its text limit of 5,000 characters"
+    )
+    assert pdf_doc.processing_status is D.FAILED
+    assert pdf_doc.processing_error == (
+        "Parsing failed: text extraction exceeded its page limit of 3 pages"
+    )
+    # The same worker process takes the next job as usual.
+    wait_until(
+        lambda: state_of(place.document(fine.id).progress, CHUNKING) is StepState.COMPLETED,
+        timeout=SETTLE_SECONDS,
+    )

@@ -16,6 +16,7 @@ from application.deadlines import (
     current_deadline,
     run_with_deadline,
 )
+from application.graph import build_graph
 from domain.limits import Limit, StepLimitExceeded, StepStopped
 from domain.ports import DocumentLeases
 
@@ -209,3 +210,13 @@ def test_a_step_that_hangs_past_its_deadline_loses_its_lease_to_another_worker()
     assert taken_in_time == [False]  # renewed while the step was in time
     assert taken_late == [True]  # not renewed past the deadline: another worker took it
     assert store.leases[5][0] == "worker-b"  # and the late worker's release left it alone
+
+
+def test_building_a_graph_stops_between_chunks_once_its_step_is_stopped() -> None:
+    deadline = StepDeadline("Building graph", 60)
+    deadline.stop()
+    with pytest.raises(StepStopped):
+        run_with_deadline(deadline, lambda: build_graph(["Ada Lovelace met Charles Babbage."] * 3))
+    # Outside a step the same text builds its graph as before.
+    nodes, _ = build_graph(["Ada Lovelace met Charles Babbage."] * 3)
+    assert {node.label for node in nodes} >= {"Ada Lovelace", "Charles Babbage"}
