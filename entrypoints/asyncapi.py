@@ -149,19 +149,48 @@ class Frame:
     type: str
     summary: str
     properties: Callable[[], Schema]
+    # Properties a frame of this type may leave out; every other one is required.
+    optional: frozenset[str] = frozenset()
 
     def schema(self) -> Schema:
         properties = {"type": {"const": self.type}, **self.properties()}
         return {
             "type": "object",
             "properties": properties,
-            "required": sorted(properties),
+            "required": sorted(set(properties) - self.optional),
             "additionalProperties": False,
         }
 
 
+_CURSOR: Schema = {
+    "type": "string",
+    "description": "The change cursor (`<epoch>:<position>`) after this frame; see docs/api.md.",
+}
+_NULLABLE_STRING: Schema = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+
 def _event_data(event_type: type[Event]) -> Callable[[], Schema]:
-    return lambda: {"data": message_schema(event_type)}
+    return lambda: {"data": message_schema(event_type), "cursor": _CURSOR}
+
+
+def _sync_properties() -> Schema:
+    return {
+        "scope": {
+            "type": "string",
+            "description": "`workspaces`, `workspace:<id>` or `documents:<id>,…`",
+        },
+        "mode": {"enum": ["resumed", "snapshot"]},
+        "reason": _NULLABLE_STRING,
+        "kind": {"enum": ["documents", "workspaces"]},
+        "cursor": _CURSOR,
+        "more": _NULLABLE_STRING,
+        "part": {"type": "integer", "minimum": 0},
+        "last": {"type": "boolean"},
+        "entities": {
+            "type": "array",
+            "items": {"anyOf": [entity_schema(Document), entity_schema(Workspace)]},
+        },
+    }
 
 
 SERVER_FRAMES: tuple[Frame, ...] = (
@@ -174,17 +203,36 @@ SERVER_FRAMES: tuple[Frame, ...] = (
         },
     ),
     Frame(
+        "sync",
+        "The first answer for one subscribed scope, in parts of at most 256 KB: the entities "
+        "changed after the client's cursor (`resumed`) or a first page (`snapshot`).",
+        _sync_properties,
+    ),
+    Frame(
         "document_status",
         "A document's status changed (the document.status.updated event's message).",
         _event_data(DocumentStatusUpdated),
+        optional=frozenset({"cursor"}),
     ),
     Frame(
         "workspace_status",
         "A workspace's status changed (the workspace.status.updated event's message).",
         _event_data(WorkspaceStatusUpdated),
+        optional=frozenset({"cursor"}),
     ),
 )
-CLIENT_FRAMES: tuple[Frame, ...] = (Frame("resync", "Ask for a fresh snapshot.", lambda: {}),)
+CLIENT_FRAMES: tuple[Frame, ...] = (
+    Frame("resync", "Ask for a fresh snapshot (or fresh first pages of the scopes).", lambda: {}),
+    Frame(
+        "subscribe",
+        "Change the scopes of a live socket; only new scopes are answered.",
+        lambda: {
+            "scopes": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 8},
+            "cursor": _NULLABLE_STRING,
+        },
+        optional=frozenset({"cursor"}),
+    ),
+)
 
 
 def frame_schemas() -> dict[str, Schema]:

@@ -8,11 +8,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
 from application.tokens import TokenVerifier
 from domain.result import Err, Ok, Result
+from entrypoints.server.errors import error_response
 from entrypoints.server.hub import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_SLOW_CLIENT,
@@ -178,7 +178,7 @@ class StatusSocket:
 
 async def _refuse(websocket: WebSocket, status: int, message: str) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse({"error": message}, status_code=status))
+        await websocket.send_denial_response(error_response(status, message))
     else:
         await websocket.close(CLOSE_POLICY_VIOLATION, message)
 

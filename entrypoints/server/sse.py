@@ -15,10 +15,11 @@ import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from application.tokens import TokenVerifier
 from domain.result import Err
+from entrypoints.server.errors import error_response
 from entrypoints.server.hub import Connection, SocketHub
 from entrypoints.server.protocol import parse_cursor
 from entrypoints.server.sockets import MAX_SOCKETS_PER_USER, subscription_from_query
@@ -78,20 +79,20 @@ class StatusEvents:
     async def handle(self, request: Request) -> Response:
         verified = self._verifier.verify(request.query_params.get("token", ""))
         if isinstance(verified, Err):
-            return JSONResponse({"error": verified.error}, status_code=401)
+            return error_response(401, verified.error)
         claims = verified.value
         scopes = request.query_params.getlist("scope")
         if not scopes:
-            return JSONResponse({"error": "name at least one 'scope'"}, status_code=400)
+            return error_response(400, "name at least one 'scope'")
         subscription = subscription_from_query(
             request.query_params, scopes, request.headers.get("last-event-id")
         )
         if isinstance(subscription, Err):
-            return JSONResponse({"error": subscription.error}, status_code=400)
+            return error_response(400, subscription.error)
         if self._hub.connections_of(claims.user_id) >= self._max_per_user:
             limit = self._max_per_user
             message = f"too many open connections for this user (at most {limit})"
-            return JSONResponse({"error": message}, status_code=429)
+            return error_response(429, message)
         stream = EventStream(None if subscription.value is None else subscription.value.cursor)
         connection = self._hub.connect(stream, claims.user_id, subscription.value)
         return StreamingResponse(

@@ -48,7 +48,7 @@ def deployment_settings(transport: str, delivery: str, tmp_path: Path) -> Iterat
             "DATABASE_URL": database_url,
             "TRANSPORT": transport,
             "DELIVERY": delivery,
-            "SECRET_KEY": secrets.token_urlsafe(24),
+            "SECRET_KEY": secrets.token_urlsafe(32),
             "STORAGE_DIR": str(tmp_path / "files"),
             **broker,
         }
