@@ -16,11 +16,37 @@ export function normalizeWorkspace(data: object): VersionedEntity;
 
 export function defaultSocketUrl(token: string, location?: { protocol: string; host: string }): string;
 
+/** The Server-Sent Events URL of this page's host (`/events`) for `token`. */
+export function defaultEventsUrl(token: string, location?: { protocol: string; host: string }): string;
+
+/** A cursor's parts, or null when it is not one (`<epoch>:<position>`). */
+export function parseCursor(cursor: string | null | undefined): { epoch: string; position: number } | null;
+
+/** The later of two cursors of one epoch; a cursor of another epoch replaces the one held. */
+export function laterCursor(held: string | null, offered: string | null): string | null;
+
+/** Whether an entity (in API field names) belongs to a scope. */
+export function inScope(scope: string, kind: "document" | "workspace", entity: object): boolean;
+
+/** `workspaces`, `workspace:<id>` (its documents) or `documents:<id>,<id>…`. */
+export type Scope = string;
+
+/** How the server last answered a scope: only what changed after the cursor, or a first page. */
+export type Answer = "resumed" | "snapshot";
+
 export interface StatusClientOptions {
   /** Bearer token of the user. */
   token: string;
+  /** What to show; none: everything in one snapshot (protocol 1). */
+  scopes?: Scope[];
+  /** A cursor held from an earlier session, to resume from. */
+  cursor?: string | null;
+  /** `auto` (default): the WebSocket, falling back to Server-Sent Events when it cannot open. */
+  transport?: "auto" | "websocket" | "sse";
   /** WebSocket URL (default: this page's host, /ws). */
   url?: string;
+  /** Server-Sent Events URL (default: this page's host, /events). */
+  eventsUrl?: string;
   /** First reconnect delay in ms. */
   minDelay?: number;
   /** Longest reconnect delay in ms. */
@@ -41,20 +67,40 @@ export interface StatusClientEventDetails {
   workspace: VersionedEntity;
   /** A snapshot replaced the held documents and workspaces. */
   snapshot: { documents: Map<number, VersionedEntity>; workspaces: Map<number, VersionedEntity> };
-  /** Anything changed: a snapshot, or one entity. */
-  change: { kind: "snapshot" } | { kind: "document" | "workspace"; entity: VersionedEntity };
+  /** A scope was answered: resumed from the cursor or with a first page (and why not resumed). */
+  sync: { scope: Scope; mode: Answer; reason: string | null; count: number };
+  /** Anything changed: a snapshot, a scope's answer, or one entity. */
+  change:
+    | { kind: "snapshot" }
+    | { kind: "sync"; scope: Scope }
+    | { kind: "document" | "workspace"; entity: VersionedEntity };
   /** The connection state changed. */
-  state: { state: StatusClientState; attempt: number };
+  state: { state: StatusClientState; attempt: number; transport: "websocket" | "sse" | null };
+  /** The connection now runs over this transport. */
+  transport: { transport: "websocket" | "sse" };
 }
 
 export class StatusClient extends EventTarget {
   constructor(options: StatusClientOptions);
   url: string;
+  eventsUrl: string;
   documents: Map<number, VersionedEntity>;
   workspaces: Map<number, VersionedEntity>;
   state: StatusClientState;
   attempt: number;
+  /** The scopes shown; null: everything (protocol 1). */
+  scopes: Scope[] | null;
+  /** The cursor held: every change up to it has been applied. */
+  cursor: string | null;
+  /** The transport of the current connection. */
+  transport: "websocket" | "sse" | null;
+  /** Per scope, the HTTP page key after its first page (null: nothing more). */
+  more: Map<Scope, string | null>;
+  /** Per scope, how it was last answered. */
+  answeredAs: Map<Scope, Answer>;
   connect(): void;
+  /** Show other scopes; on a live WebSocket without reconnecting. */
+  subscribe(scopes: Scope[]): void;
   close(): void;
   /** Ask the server for a fresh snapshot. */
   requestResync(): void;
