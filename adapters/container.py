@@ -25,6 +25,7 @@ from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
+from adapters.messaging import EventCodec
 from adapters.pacing import paced
 from adapters.processing.embedding import FeatureHashingEmbedder
 from adapters.processing.extraction import FileTextExtractor
@@ -50,6 +51,7 @@ from domain.ports import (
 )
 from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
+from domain.signing import EventSigner, VersionGuard
 
 
 class _Closable(Protocol):
@@ -67,11 +69,25 @@ def _opened(opened: Opened, name: str, build: Callable[[], C]) -> C:
     return thing
 
 
-def _memory_broker(opened: Opened, max_deliveries: int) -> MessageBroker:
-    return _opened(opened, "broker", lambda: InMemoryBroker(max_deliveries=max_deliveries))
+def _event_codec(
+    key: str | None, previous: str | None, max_version: int, max_jump: int, metrics: Metrics
+) -> EventCodec:
+    return EventCodec(
+        EventSigner(key, previous) if key else None,
+        VersionGuard(max_version=max_version, max_jump=max_jump),
+        on_rejected=metrics.event_refused,
+    )
 
 
-def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: int) -> MessageBroker:
+def _memory_broker(opened: Opened, max_deliveries: int, codec: EventCodec) -> MessageBroker:
+    return _opened(
+        opened, "broker", lambda: InMemoryBroker(max_deliveries=max_deliveries, codec=codec)
+    )
+
+
+def _rabbitmq_broker(
+    opened: Opened, url: str, exchange: str, max_deliveries: int, codec: EventCodec
+) -> MessageBroker:
     from adapters.rabbitmq.broker import RabbitMQBroker
 
     return _opened(
@@ -80,13 +96,18 @@ def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: in
         # One unacknowledged job at a time: RabbitMQ counts every return of a prefetched
         # message as a delivery, so a larger prefetch would spend the attempts of idle ones.
         lambda: RabbitMQBroker(
-            url=url, exchange=exchange, max_deliveries=max_deliveries, prefetch=1
+            url=url, exchange=exchange, max_deliveries=max_deliveries, prefetch=1, codec=codec
         ),
     )
 
 
 def _nats_broker(
-    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened,
+    url: str,
+    namespace: str,
+    max_deliveries: int,
+    redelivery_seconds: float,
+    codec: EventCodec,
 ) -> MessageBroker:
     from adapters.nats.broker import NatsBroker
 
@@ -98,12 +119,18 @@ def _nats_broker(
             namespace=namespace,
             max_deliveries=max_deliveries,
             ack_wait=redelivery_seconds,
+            codec=codec,
         ),
     )
 
 
 def _redis_broker(
-    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened,
+    url: str,
+    namespace: str,
+    max_deliveries: int,
+    redelivery_seconds: float,
+    codec: EventCodec,
 ) -> MessageBroker:
     from adapters.redis.broker import RedisBroker
 
@@ -115,6 +142,7 @@ def _redis_broker(
             namespace=namespace,
             max_deliveries=max_deliveries,
             claim_idle_seconds=redelivery_seconds,
+            codec=codec,
         ),
     )
 
@@ -226,15 +254,25 @@ class Container(containers.DeclarativeContainer):
         _prometheus_metrics, config.max_deliveries
     )
 
+    # Signs what this process publishes and refuses untrusted messages it receives.
+    event_codec: providers.Provider[EventCodec] = providers.Singleton(
+        _event_codec,
+        config.event_signing_key,
+        config.event_signing_key_previous,
+        config.event_max_version,
+        config.event_max_version_jump,
+        metrics,
+    )
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,
-        memory=providers.Singleton(_memory_broker, opened, config.max_deliveries),
+        memory=providers.Singleton(_memory_broker, opened, config.max_deliveries, event_codec),
         rabbitmq=providers.Singleton(
             _rabbitmq_broker,
             opened,
             config.rabbitmq_url,
             config.rabbitmq_exchange,
             config.max_deliveries,
+            event_codec,
         ),
         nats=providers.Singleton(
             _nats_broker,
@@ -243,6 +281,7 @@ class Container(containers.DeclarativeContainer):
             config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
+            event_codec,
         ),
         redis=providers.Singleton(
             _redis_broker,
@@ -251,6 +290,7 @@ class Container(containers.DeclarativeContainer):
             config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
+            event_codec,
         ),
     )
     publisher = providers.Singleton(broker.provided.publisher.call())
