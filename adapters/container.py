@@ -25,6 +25,7 @@ from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
+from adapters.memory.usage import InMemoryUserUsage
 from adapters.messaging import EventCodec
 from adapters.pacing import paced
 from adapters.processing.embedding import FeatureHashingEmbedder
@@ -35,6 +36,7 @@ from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
 from application.metrics import Metrics
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
+from application.quotas import Quotas
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
@@ -51,6 +53,7 @@ from domain.ports import (
 )
 from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
+from domain.ports.usage import UserUsage
 from domain.signing import EventSigner, VersionGuard
 
 
@@ -181,6 +184,12 @@ def _sql_leases(database: Any) -> DocumentLeases:
     from adapters.sql.leases import SqlDocumentLeases
 
     return SqlDocumentLeases(database.session_factory)
+
+
+def _sql_usage(database: Any) -> UserUsage:
+    from adapters.sql.usage import SqlUserUsage
+
+    return SqlUserUsage(database.session_factory)
 
 
 def _sql_outbox(opened: Opened, database: Any) -> Outbox:
@@ -347,6 +356,20 @@ class Container(containers.DeclarativeContainer):
     )
     relay = providers.Singleton(OutboxRelay, outbox, publisher, metrics=metrics)
 
+    usage: providers.Provider[UserUsage] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryUserUsage),
+        sql=providers.Singleton(_sql_usage, database),
+    )
+    quotas = providers.Singleton(
+        Quotas,
+        usage,
+        max_documents=config.quota_documents,
+        max_bytes=config.quota_bytes,
+        uploads_per_minute=config.uploads_per_minute,
+        metrics=metrics,
+    )
+
     workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
     documents = providers.Singleton(
         Documents,
@@ -356,6 +379,7 @@ class Container(containers.DeclarativeContainer):
         publisher,
         max_upload_bytes=config.max_upload_bytes,
         plan_for=providers.Singleton(Planner, rag_configs),
+        quotas=quotas,
     )
 
     # ``ConfigError`` for an unusable key, on first use: the server builds it at start.

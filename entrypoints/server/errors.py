@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -23,30 +24,50 @@ PROBLEM_STATUS: dict[ProblemKind, int] = {
     ProblemKind.UNSUPPORTED: 415,
     ProblemKind.INVALID: 422,
     ProblemKind.UNAVAILABLE: 503,
+    ProblemKind.LIMITED: 429,
 }
 
 
 class ApiError(Exception):
     """A refusal to answer with ``status`` and a message meant for the client."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        limit: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers
+        self.limit = limit
 
     @classmethod
     def of(cls, problem: Problem) -> ApiError:
-        return cls(PROBLEM_STATUS[problem.kind], problem.message)
+        headers = None if problem.retry_after is None else {"Retry-After": str(problem.retry_after)}
+        return cls(
+            PROBLEM_STATUS[problem.kind], problem.message, headers=headers, limit=problem.limit
+        )
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_response(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    limit: str | None = None,
+) -> Response:
+    """``{"error": message}``, plus ``"limit"`` naming the per-user limit of a 429."""
+    body = {"error": message} if limit is None else {"error": message, "limit": limit}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.headers)
+    return error_response(exc.status, exc.message, exc.headers, limit=exc.limit)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
@@ -66,5 +87,8 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
         return error_response(
             503, "the database is unavailable; try again shortly", {"Retry-After": "5"}
         )
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        log.error("storage full answering %s %s: %s", request.method, request.url.path, exc)
+        return error_response(507, "the server has no room to store this; try again later")
     log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal server error")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
+from application.limits import TokenBucket
 from application.tokens import TokenVerifier
 from domain.result import Err
 from entrypoints.server.hub import (
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_INCOMING_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
 MAX_SOCKETS_PER_USER = 100
+MAX_FRAMES_PER_SECOND = 50
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -55,7 +57,9 @@ class StatusSocket:
         allowed_origins: Sequence[str],
         max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
         max_sockets_per_user: int = MAX_SOCKETS_PER_USER,
+        max_frames_per_second: int = MAX_FRAMES_PER_SECOND,
     ) -> None:
+        self._max_frames_per_second = max_frames_per_second
         self._hub = hub
         self._verifier = verifier
         self._allowed_origins = tuple(allowed_origins)
@@ -117,9 +121,14 @@ class StatusSocket:
 
     async def _read(self, websocket: WebSocket, connection: Connection) -> None:
         """Read the client's frames: a ``resync`` request is honoured, garbage ends the socket."""
+        rate = self._max_frames_per_second
+        frames = TokenBucket(rate=rate, capacity=rate)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            if frames.take() > 0:
+                connection.close(CLOSE_POLICY_VIOLATION, f"more than {rate} frames a second")
                 return
             text: str | None = message.get("text")
             data: bytes | None = message.get("bytes")

@@ -153,6 +153,7 @@ async def receive_upload(
                     workspace_id=workspace_id,
                     filename=filename,
                     content=_read_back(spool),
+                    size=spool.tell(),
                 )
             )
     except ApiError:
