@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 # Failures to reach the database: the request may succeed later, so the answer is 503.
 UNAVAILABLE_DEPENDENCY = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
+NO_SPACE = "the server has no room to store this; try again later"
+
 PROBLEM_STATUS: dict[ProblemKind, int] = {
     ProblemKind.NOT_FOUND: 404,
     ProblemKind.CONFLICT: 409,
@@ -89,6 +91,6 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         log.error("storage full answering %s %s: %s", request.method, request.url.path, exc)
-        return error_response(507, "the server has no room to store this; try again later")
+        return error_response(507, NO_SPACE)
     log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal server error")
