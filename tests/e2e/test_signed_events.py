@@ -126,7 +126,7 @@ def test_forged_events_are_dropped_and_counted_and_signed_ones_still_arrive(
 
         def later_ready(frame: Frame) -> bool:
             data = frame.get("data", {})
-            return data.get("workspace_id") == later["id"] and data.get("status") == "ready"
+            return bool(data.get("workspace_id") == later["id"] and data.get("status") == "ready")
 
         frames = frames_until(ws, later_ready, timeout=60) + drain(ws)
         assert not [f for f in frames if "forged" in str(f)]
