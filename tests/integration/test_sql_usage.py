@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from adapters.sql.database import Database
 from adapters.sql.usage import SqlUserUsage
 from domain.ports.usage import Usage
+from tests.support.concurrency import all_at_once
 
 LIMIT = Usage(documents=5, bytes=1000)
 
@@ -26,17 +25,6 @@ def test_a_reservation_is_judged_against_the_limits_and_can_be_released(
 
 def test_concurrent_reservations_of_one_user_never_exceed_the_quota(database: Database) -> None:
     usage = SqlUserUsage(database.session_factory)
-    start = threading.Barrier(12)
-    granted: list[bool] = []
-
-    def reserve() -> None:
-        start.wait()
-        granted.append(usage.reserve(7, Usage(1, 10), limit=LIMIT) is not None)
-
-    threads = [threading.Thread(target=reserve) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    granted = all_at_once(12, lambda: usage.reserve(7, Usage(1, 10), limit=LIMIT) is not None)
     assert granted.count(True) == 5
     assert usage.of(7) == Usage(5, 50)

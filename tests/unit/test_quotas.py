@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import threading
 from collections.abc import Iterable
 
 import pytest
@@ -21,6 +20,7 @@ from domain.ports.usage import Usage
 from domain.result import Err, Result
 from domain.status import WorkspaceStatus
 from tests.fakes.messaging import RecordingPublisher
+from tests.support.concurrency import all_at_once
 
 USER = 1
 
@@ -178,18 +178,7 @@ def test_a_too_large_upload_gives_the_reservation_back() -> None:
 
 def test_concurrent_uploads_of_one_user_never_exceed_the_quota() -> None:
     world = World(documents=5, per_minute=1000)
-    start = threading.Barrier(20)
-    results: list[bool] = []
-
-    def upload() -> None:
-        start.wait()
-        results.append(world.upload(b"x").is_ok())
-
-    threads = [threading.Thread(target=upload) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = all_at_once(20, lambda: world.upload(b"x").is_ok())
     assert results.count(True) == 5
     assert len(world.repository.list_documents(user_id=USER)) == 5
     assert world.usage.of(USER) == Usage(5, 5)
