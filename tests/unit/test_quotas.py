@@ -10,6 +10,7 @@ import pytest
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
 from adapters.memory.usage import InMemoryUserUsage
+from adapters.settings import ConfigError, Settings
 from application.documents import Documents
 from application.limits import RateLimiter, TokenBucket
 from application.problems import Problem, ProblemKind
@@ -182,3 +183,21 @@ def test_concurrent_uploads_of_one_user_never_exceed_the_quota() -> None:
     assert results.count(True) == 5
     assert len(world.repository.list_documents(user_id=USER)) == 5
     assert world.usage.of(USER) == Usage(5, 5)
+
+
+def test_settings_read_the_limits_with_generous_defaults_and_refuse_nonsense() -> None:
+    defaults = Settings.from_environ({})
+    assert (defaults.quota_documents, defaults.quota_bytes) == (10_000, 10 * 1024**3)
+    assert (defaults.uploads_per_minute, defaults.client_frames_per_second) == (60, 50)
+    given = Settings.from_environ({"QUOTA_DOCUMENTS": "3", "UPLOADS_PER_MINUTE": "7"})
+    assert (given.quota_documents, given.uploads_per_minute) == (3, 7)
+    for variable in (
+        "QUOTA_DOCUMENTS",
+        "QUOTA_BYTES",
+        "UPLOADS_PER_MINUTE",
+        "CLIENT_FRAMES_PER_SECOND",
+    ):
+        with pytest.raises(ConfigError, match=variable):
+            Settings.from_environ({variable: "0"})
+        with pytest.raises(ConfigError, match=variable):
+            Settings.from_environ({variable: "lots"})
