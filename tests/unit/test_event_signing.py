@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
 
 from adapters.memory.broker import InMemoryBroker
 from adapters.messaging import EventCodec, deliver_status
@@ -26,6 +28,7 @@ from domain.signing import (
     VersionGuard,
 )
 from domain.status import WorkspaceStatus
+from entrypoints.asyncapi import envelope_schema
 
 KEY = "k" * 32
 OLD_KEY = "o" * 32
@@ -179,3 +182,12 @@ def test_settings_read_signing_keys_and_refuse_a_previous_key_alone() -> None:
         Settings.from_environ({"EVENT_SIGNING_KEY_PREVIOUS": OLD_KEY})
     with pytest.raises(ConfigError, match="EVENT_SIGNING_KEY"):
         Settings.from_environ({"EVENT_SIGNING_KEY": "short"})
+
+
+def test_a_signed_body_matches_the_published_envelope_schema() -> None:
+    event = _status()
+    signed = json.loads(EventSigner(KEY).sign(encode(event)))
+    validator = Draft7Validator(envelope_schema(type(event)))
+    validator.validate(signed)
+    with pytest.raises(ValidationError):
+        validator.validate({**signed, "signature": "not hex"})
