@@ -25,6 +25,8 @@ from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
+from adapters.memory.usage import InMemoryUserUsage
+from adapters.messaging import EventCodec
 from adapters.pacing import paced
 from adapters.processing.embedding import FeatureHashingEmbedder
 from adapters.processing.sandboxed_extraction import ExtractionLimits, SandboxedTextExtractor
@@ -35,6 +37,7 @@ from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
 from application.metrics import Metrics
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
+from application.quotas import Quotas
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
@@ -52,6 +55,8 @@ from domain.ports import (
 )
 from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
+from domain.ports.usage import UserUsage
+from domain.signing import EventSigner, VersionGuard
 
 
 class _Closable(Protocol):
@@ -69,11 +74,25 @@ def _opened(opened: Opened, name: str, build: Callable[[], C]) -> C:
     return thing
 
 
-def _memory_broker(opened: Opened, max_deliveries: int) -> MessageBroker:
-    return _opened(opened, "broker", lambda: InMemoryBroker(max_deliveries=max_deliveries))
+def _event_codec(
+    key: str | None, previous: str | None, max_version: int, max_jump: int, metrics: Metrics
+) -> EventCodec:
+    return EventCodec(
+        EventSigner(key, previous) if key else None,
+        VersionGuard(max_version=max_version, max_jump=max_jump),
+        on_rejected=metrics.event_refused,
+    )
 
 
-def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: int) -> MessageBroker:
+def _memory_broker(opened: Opened, max_deliveries: int, codec: EventCodec) -> MessageBroker:
+    return _opened(
+        opened, "broker", lambda: InMemoryBroker(max_deliveries=max_deliveries, codec=codec)
+    )
+
+
+def _rabbitmq_broker(
+    opened: Opened, url: str, exchange: str, max_deliveries: int, codec: EventCodec
+) -> MessageBroker:
     from adapters.rabbitmq.broker import RabbitMQBroker
 
     return _opened(
@@ -82,13 +101,18 @@ def _rabbitmq_broker(opened: Opened, url: str, exchange: str, max_deliveries: in
         # One unacknowledged job at a time: RabbitMQ counts every return of a prefetched
         # message as a delivery, so a larger prefetch would spend the attempts of idle ones.
         lambda: RabbitMQBroker(
-            url=url, exchange=exchange, max_deliveries=max_deliveries, prefetch=1
+            url=url, exchange=exchange, max_deliveries=max_deliveries, prefetch=1, codec=codec
         ),
     )
 
 
 def _nats_broker(
-    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened,
+    url: str,
+    namespace: str,
+    max_deliveries: int,
+    redelivery_seconds: float,
+    codec: EventCodec,
 ) -> MessageBroker:
     from adapters.nats.broker import NatsBroker
 
@@ -100,12 +124,18 @@ def _nats_broker(
             namespace=namespace,
             max_deliveries=max_deliveries,
             ack_wait=redelivery_seconds,
+            codec=codec,
         ),
     )
 
 
 def _redis_broker(
-    opened: Opened, url: str, namespace: str, max_deliveries: int, redelivery_seconds: float
+    opened: Opened,
+    url: str,
+    namespace: str,
+    max_deliveries: int,
+    redelivery_seconds: float,
+    codec: EventCodec,
 ) -> MessageBroker:
     from adapters.redis.broker import RedisBroker
 
@@ -117,6 +147,7 @@ def _redis_broker(
             namespace=namespace,
             max_deliveries=max_deliveries,
             claim_idle_seconds=redelivery_seconds,
+            codec=codec,
         ),
     )
 
@@ -168,6 +199,12 @@ def _sql_leases(database: Any) -> DocumentLeases:
     from adapters.sql.leases import SqlDocumentLeases
 
     return SqlDocumentLeases(database.session_factory)
+
+
+def _sql_usage(database: Any) -> UserUsage:
+    from adapters.sql.usage import SqlUserUsage
+
+    return SqlUserUsage(database.session_factory)
 
 
 def _sql_outbox(opened: Opened, database: Any) -> Outbox:
@@ -241,15 +278,25 @@ class Container(containers.DeclarativeContainer):
         _prometheus_metrics, config.max_deliveries
     )
 
+    # Signs what this process publishes and refuses untrusted messages it receives.
+    event_codec: providers.Provider[EventCodec] = providers.Singleton(
+        _event_codec,
+        config.event_signing_key,
+        config.event_signing_key_previous,
+        config.event_max_version,
+        config.event_max_version_jump,
+        metrics,
+    )
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,
-        memory=providers.Singleton(_memory_broker, opened, config.max_deliveries),
+        memory=providers.Singleton(_memory_broker, opened, config.max_deliveries, event_codec),
         rabbitmq=providers.Singleton(
             _rabbitmq_broker,
             opened,
             config.rabbitmq_url,
             config.rabbitmq_exchange,
             config.max_deliveries,
+            event_codec,
         ),
         nats=providers.Singleton(
             _nats_broker,
@@ -258,6 +305,7 @@ class Container(containers.DeclarativeContainer):
             config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
+            event_codec,
         ),
         redis=providers.Singleton(
             _redis_broker,
@@ -266,6 +314,7 @@ class Container(containers.DeclarativeContainer):
             config.broker_namespace,
             config.max_deliveries,
             config.redelivery_seconds,
+            event_codec,
         ),
     )
     publisher = providers.Singleton(broker.provided.publisher.call())
@@ -327,6 +376,20 @@ class Container(containers.DeclarativeContainer):
     )
     relay = providers.Singleton(OutboxRelay, outbox, publisher, metrics=metrics)
 
+    usage: providers.Provider[UserUsage] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryUserUsage),
+        sql=providers.Singleton(_sql_usage, database),
+    )
+    quotas = providers.Singleton(
+        Quotas,
+        usage,
+        max_documents=config.quota_documents,
+        max_bytes=config.quota_bytes,
+        uploads_per_minute=config.uploads_per_minute,
+        metrics=metrics,
+    )
+
     workspaces = providers.Singleton(Workspaces, repository, status_service, publisher)
     documents = providers.Singleton(
         Documents,
@@ -336,6 +399,7 @@ class Container(containers.DeclarativeContainer):
         publisher,
         max_upload_bytes=config.max_upload_bytes,
         plan_for=providers.Singleton(Planner, rag_configs),
+        quotas=quotas,
     )
 
     # ``ConfigError`` for an unusable key, on first use: the server builds it at start.

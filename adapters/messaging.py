@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from domain.errors import MalformedMessage
-from domain.events import StatusEvent, decode
+from domain.events import Event, StatusEvent, decode, encode, entity_key
 from domain.ports.messaging import StatusListener
+from domain.signing import EventSigner, UntrustedMessage, VersionGuard
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,79 @@ def subscription_thread_name(transport: str, place: str) -> str:
     return f"{transport}-{STATUS}-{place}"
 
 
-def deliver_status(body: bytes | str, on_event: StatusListener) -> None:
+# Which kind of message an ``EventCodec`` refused, as told to its ``on_rejected``.
+REJECTED_STATUS = "status"
+REJECTED_WORK = "work"
+
+RejectionListener = Callable[[str, str], None]
+
+
+class EventCodec:
+    """Turns events into bodies and back, for every transport alike.
+
+    With a ``signer`` every body published is signed and every body received must carry a
+    signature of an accepted key; with a ``guard`` status events of implausible versions are
+    refused. Each refusal raises ``UntrustedMessage`` (a ``MalformedMessage``, so work queues
+    dead-letter it with the reason) after telling ``on_rejected`` its kind and reason. Without
+    either, bodies are exactly ``domain.events.encode``'s.
+    """
+
+    def __init__(
+        self,
+        signer: EventSigner | None = None,
+        guard: VersionGuard | None = None,
+        on_rejected: RejectionListener | None = None,
+    ) -> None:
+        self._signer = signer
+        self._guard = guard
+        self._guard_lock = threading.Lock()
+        self._on_rejected = on_rejected
+
+    def encode(self, event: Event) -> bytes:
+        body = encode(event)
+        return body if self._signer is None else self._signer.sign(body)
+
+    def decode(self, body: bytes | str) -> Event:
+        """The event a work request's ``body`` holds; ``MalformedMessage`` for any other body."""
+        return self._decode(body, REJECTED_WORK)
+
+    def decode_status(self, body: bytes | str) -> Event:
+        """Like ``decode``, and a status event's version must be plausible too."""
+        event = self._decode(body, REJECTED_STATUS)
+        if self._guard is not None and isinstance(event, StatusEvent):
+            try:
+                with self._guard_lock:
+                    self._guard.check(entity_key(event), event.version)
+            except UntrustedMessage as exc:
+                self._rejected(REJECTED_STATUS, exc)
+                raise
+        return event
+
+    def _decode(self, body: bytes | str, kind: str) -> Event:
+        if self._signer is not None:
+            try:
+                body = self._signer.verify(body)
+            except UntrustedMessage as exc:
+                self._rejected(kind, exc)
+                raise
+        return decode(body)
+
+    def _rejected(self, kind: str, exc: UntrustedMessage) -> None:
+        listener = self._on_rejected
+        notify(None if listener is None else lambda: listener(kind, exc.reason))
+
+
+PLAIN = EventCodec()
+
+
+def deliver_status(body: bytes | str, on_event: StatusListener, codec: EventCodec = PLAIN) -> None:
     """Decode a status broadcast's body and hand the event to ``on_event``.
 
-    A malformed body or a work request on the broadcast is dropped and logged; the listener's
-    own failure is logged. Neither may end the subscription.
+    A malformed or untrusted body, or a work request on the broadcast, is dropped and logged;
+    the listener's own failure is logged. Neither may end the subscription.
     """
     try:
-        event = decode(body)
+        event = codec.decode_status(body)
     except MalformedMessage as exc:
         log.warning("dropped a malformed status message: %s", exc)
         return

@@ -66,6 +66,14 @@ class Settings:
     jwt_user_claim: str = "sub"
     jwt_role_claim: str = "role"
     jwt_leeway_seconds: float = 0.0
+    event_signing_key: str | None = field(default=None, repr=False)
+    event_signing_key_previous: str | None = field(default=None, repr=False)
+    event_max_version: int = 1_000_000_000
+    event_max_version_jump: int = 100_000
+    quota_documents: int = 10_000
+    quota_bytes: int = 10 * 1024**3
+    uploads_per_minute: int = 60
+    client_frames_per_second: int = 50
 
     @property
     def persistence(self) -> str:
@@ -82,6 +90,10 @@ class Settings:
                 values[variable.lower()] = parse(variable, raw.strip())
         if "secret_key" in values:
             values["secret_key_given"] = True
+        if "event_signing_key_previous" in values and "event_signing_key" not in values:
+            raise ConfigError(
+                "EVENT_SIGNING_KEY_PREVIOUS", "is accepted only alongside EVENT_SIGNING_KEY"
+            )
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
@@ -279,6 +291,14 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "JWT_USER_CLAIM": _verbatim,
     "JWT_ROLE_CLAIM": _verbatim,
     "JWT_LEEWAY_SECONDS": _non_negative_float,
+    "EVENT_SIGNING_KEY": _secret,
+    "EVENT_SIGNING_KEY_PREVIOUS": _secret,
+    "EVENT_MAX_VERSION": _positive_int,
+    "EVENT_MAX_VERSION_JUMP": _positive_int,
+    "QUOTA_DOCUMENTS": _positive_int,
+    "QUOTA_BYTES": _positive_int,
+    "UPLOADS_PER_MINUTE": _positive_int,
+    "CLIENT_FRAMES_PER_SECOND": _positive_int,
 }
 
 # Every environment variable the configuration reads: nothing else changes its behaviour.

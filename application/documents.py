@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from application.pipeline import SUPPORTED_EXTENSIONS, document_steps
+from application.quotas import Quotas, Reservation
 from application.status_service import StatusService
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
@@ -42,7 +43,9 @@ class Documents:
         *,
         max_upload_bytes: int,
         plan_for: Callable[[Workspace], Sequence[str]] = document_steps,
+        quotas: Quotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._repository = repository
         self._status = status_service
         self._storage = storage
@@ -76,8 +79,15 @@ class Documents:
         return Ok((workspace, name))
 
     def upload(
-        self, *, user_id: int, workspace_id: int, filename: str, content: Iterable[bytes]
+        self,
+        *,
+        user_id: int,
+        workspace_id: int,
+        filename: str,
+        content: Iterable[bytes],
+        size: int | None = None,
     ) -> Result[Document, Problem]:
+        """Store ``content`` (``size`` bytes, when known) as a new document and queue it."""
         checked = self.check_upload(user_id=user_id, workspace_id=workspace_id, filename=filename)
         if isinstance(checked, Err):
             return checked
@@ -85,24 +95,35 @@ class Documents:
         extension = posixpath.splitext(name)[1].lower()
         # The key never contains the user's file name, so it cannot climb out of storage.
         storage_key = f"{workspace.id}/{uuid.uuid4().hex}{extension}"
-        try:
-            self._storage.save(storage_key, content, max_bytes=self._max_upload_bytes)
-        except FileTooLarge:
-            return Err(
-                Problem(
-                    ProblemKind.TOO_LARGE,
-                    f"file exceeds the upload limit of {self._max_upload_bytes} bytes",
+        admitted = self._admit(user_id, size)
+        if isinstance(admitted, Err):
+            return admitted
+        with admitted.value as reservation:
+            try:
+                stored = self._storage.save(storage_key, content, max_bytes=self._max_upload_bytes)
+            except FileTooLarge:
+                return Err(
+                    Problem(
+                        ProblemKind.TOO_LARGE,
+                        f"file exceeds the upload limit of {self._max_upload_bytes} bytes",
+                    )
                 )
+            document = self._repository.add_document(
+                user_id=user_id,
+                workspace_id=workspace.id,
+                filename=name,
+                storage_key=storage_key,
+                progress=Progress.plan(self._plan_for(workspace)),
             )
-        document = self._repository.add_document(
-            user_id=user_id,
-            workspace_id=workspace.id,
-            filename=name,
-            storage_key=storage_key,
-            progress=Progress.plan(self._plan_for(workspace)),
-        )
+            reservation.keep(stored)
         self._status.announce(document)
         return self._request_processing(document)
+
+    def _admit(self, user_id: int, size: int | None) -> Result[Reservation, Problem]:
+        # Unknown sizes reserve the most an upload may be; what is not used is given back.
+        if self._quotas is None:
+            return Ok(Reservation.unlimited())
+        return self._quotas.admit(user_id, self._max_upload_bytes if size is None else size)
 
     def get(self, *, user_id: int, document_id: int) -> Result[Document, Problem]:
         document = self._repository.get_document(document_id)

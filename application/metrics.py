@@ -26,6 +26,14 @@ class Metrics(ABC):
     def batch_relayed(self, events: int, seconds: float) -> None:
         """The outbox relay published ``events`` events in one batch of ``seconds``."""
 
+    @abstractmethod
+    def event_refused(self, kind: str, reason: str) -> None:
+        """A received ``kind`` (status or work) message was refused as untrusted: ``reason``."""
+
+    @abstractmethod
+    def limit_reached(self, limit: str) -> None:
+        """A user's request was refused by the per-user limit ``limit``."""
+
 
 class NoMetrics(Metrics):
     """Records nothing: for code run without an exposition (tests, one-off commands)."""
@@ -39,4 +47,10 @@ class NoMetrics(Metrics):
         pass
 
     def batch_relayed(self, events: int, seconds: float) -> None:
+        pass
+
+    def event_refused(self, kind: str, reason: str) -> None:
+        pass
+
+    def limit_reached(self, limit: str) -> None:
         pass

@@ -17,12 +17,16 @@ class ProblemKind(str, Enum):
     UNSUPPORTED = "unsupported"
     INVALID = "invalid"
     UNAVAILABLE = "unavailable"
+    LIMITED = "limited"
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
     kind: ProblemKind
     message: str
+    # For ``LIMITED``: the name of the limit, and the whole seconds after which to try again.
+    limit: str | None = None
+    retry_after: int | None = None
 
     def __str__(self) -> str:
         return self.message

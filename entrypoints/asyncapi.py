@@ -125,6 +125,12 @@ def envelope_schema(event_type: type[Event]) -> Schema:
             "event_id": {"type": "string"},
             "occurred_at": {"type": "string", "format": "date-time"},
             "message": message_schema(event_type),
+            "signature": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "HMAC-SHA256 of the body without this last field, when the "
+                "deployment signs its events (EVENT_SIGNING_KEY)",
+            },
         },
         "required": ["event_id", "message", "occurred_at", "routing_key", "schema"],
         "additionalProperties": False,
@@ -363,7 +369,8 @@ def events_markdown() -> str:
         "by every server at `/asyncapi.json`. Do not edit by hand.",
         "",
         f"Every event travels as one JSON object (envelope `schema` {SCHEMA_VERSION}):",
-        "`schema`, `routing_key`, `event_id`, `occurred_at` and `message`, the fields below.",
+        "`schema`, `routing_key`, `event_id`, `occurred_at` and `message`, the fields below;",
+        "a deployment that signs its events appends `signature` (see api.md, Signed events).",
         "",
         "## Broker events",
         "",

@@ -6,7 +6,7 @@ import queue
 import threading
 
 from adapters.memory.connection import InMemoryConnection
-from adapters.messaging import deliver_status, subscription_thread_name
+from adapters.messaging import PLAIN, EventCodec, deliver_status, subscription_thread_name
 from domain.ports import Subscription
 from domain.ports.messaging import StatusListener
 
@@ -14,8 +14,11 @@ from domain.ports.messaging import StatusListener
 class InMemorySubscription(Subscription):
     """Hears every status body broadcast on the connection while it is subscribed."""
 
-    def __init__(self, connection: InMemoryConnection, on_event: StatusListener) -> None:
+    def __init__(
+        self, connection: InMemoryConnection, on_event: StatusListener, *, codec: EventCodec = PLAIN
+    ) -> None:
         self._connection = connection
+        self._codec = codec
         self._on_event = on_event
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
@@ -39,4 +42,4 @@ class InMemorySubscription(Subscription):
 
     def _pump(self) -> None:
         while (body := self._inbox.get()) is not None:
-            deliver_status(body, self._on_event)
+            deliver_status(body, self._on_event, self._codec)

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from adapters.memory.connection import InMemoryConnection, Message
 from adapters.memory.dead_letters import InMemoryDeadLetters
-from adapters.messaging import exhausted
+from adapters.messaging import PLAIN, EventCodec, exhausted
 from domain.errors import MalformedMessage
-from domain.events import Event, decode, utc_now
+from domain.events import Event, utc_now
 from domain.ports import Delivery, WorkQueue
 
 
@@ -40,9 +40,11 @@ class InMemoryWorkQueue(WorkQueue):
         name: str,
         *,
         max_deliveries: int,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self.name = name
         self.max_deliveries = max_deliveries
+        self._codec = codec
         self._connection = connection
         self._dead_letters = dead_letters
         self._unsettled: list[Message] = []
@@ -54,7 +56,7 @@ class InMemoryWorkQueue(WorkQueue):
         message = self._connection.take(self.name, timeout)
         while message is not None:
             try:
-                event = decode(message.body)
+                event = self._codec.decode(message.body)
             except MalformedMessage as exc:
                 self._dead_letters.set_aside(self.name, message, str(exc))
                 message = self._connection.take(self.name, 0)

@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as CoreSubscription
 from nats.js import JetStreamContext
 
-from adapters.messaging import Opened, check_max_deliveries, check_positive
+from adapters.messaging import PLAIN, EventCodec, Opened, check_max_deliveries, check_positive
 from adapters.nats.connection import NatsConnection, redact
 from adapters.nats.dead_letters import NatsDeadLetters, dead_letter_exhausted
 from adapters.nats.publisher import NatsPublisher
@@ -45,7 +45,9 @@ class NatsBroker(MessageBroker):
         ack_wait: float = 30.0,
         namespace: str = "insighthub",
         api_timeout: float = API_TIMEOUT_SECONDS,
+        codec: EventCodec = PLAIN,
     ) -> None:
+        self._codec = codec
         self.max_deliveries = check_max_deliveries(max_deliveries)
         self.ack_wait = check_positive("ack_wait", ack_wait)
         self.topology = NatsTopology(namespace)
@@ -75,7 +77,9 @@ class NatsBroker(MessageBroker):
         return self._connection.url
 
     def publisher(self) -> MessagePublisher:
-        return NatsPublisher(self._connection, self.topology, api_timeout=self._api_timeout)
+        return NatsPublisher(
+            self._connection, self.topology, api_timeout=self._api_timeout, codec=self._codec
+        )
 
     def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue:
         self._check_open()
@@ -89,6 +93,7 @@ class NatsBroker(MessageBroker):
             subscription,
             max_deliveries=self.max_deliveries,
             api_timeout=self._api_timeout,
+            codec=self._codec,
         )
         return self._opened.track(queue)
 
@@ -102,6 +107,7 @@ class NatsBroker(MessageBroker):
             on_event,
             on_resync,
             api_timeout=self._api_timeout,
+            codec=self._codec,
         )
         return self._opened.track(subscription)
 

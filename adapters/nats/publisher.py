@@ -8,11 +8,12 @@ import math
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from adapters.messaging import PLAIN, EventCodec
 from adapters.nats.connection import NatsConnection, redact
 from adapters.nats.dead_letters import MESSAGE_ID_HEADER
 from adapters.nats.topology import NatsTopology
 from domain.errors import PublishFailed
-from domain.events import DeliveryKind, Event, encode
+from domain.events import DeliveryKind, Event
 from domain.ports import MessagePublisher
 
 
@@ -20,14 +21,20 @@ class NatsPublisher(MessagePublisher):
     """Work requests go to JetStream (confirmed); status events to core NATS (flushed)."""
 
     def __init__(
-        self, connection: NatsConnection, topology: NatsTopology, *, api_timeout: float
+        self,
+        connection: NatsConnection,
+        topology: NatsTopology,
+        *,
+        api_timeout: float,
+        codec: EventCodec = PLAIN,
     ) -> None:
+        self._codec = codec
         self._connection = connection
         self._topology = topology
         self._api_timeout = api_timeout
 
     def publish(self, event: Event) -> None:
-        body = encode(event)
+        body = self._codec.encode(event)
         what = f"a {event.routing_key} message"
         if event.kind is DeliveryKind.STATUS:
             subject = self._topology.status_subject(event.routing_key)
@@ -45,7 +52,7 @@ class NatsPublisher(MessagePublisher):
                 self._topology.status_subject(event.routing_key)
                 if event.kind is DeliveryKind.STATUS
                 else self._topology.work_subject(event.routing_key),
-                encode(event),
+                self._codec.encode(event),
                 event.event_id,
             )
             for event in events

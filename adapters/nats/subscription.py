@@ -18,7 +18,7 @@ from collections.abc import Callable
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as CoreSubscription
 
-from adapters.messaging import deliver_status, notify, subscription_thread_name
+from adapters.messaging import PLAIN, EventCodec, deliver_status, notify, subscription_thread_name
 from adapters.nats.connection import NatsConnection
 from adapters.nats.topology import NatsTopology
 from domain.ports import Subscription
@@ -46,8 +46,10 @@ class NatsSubscription(Subscription):
         on_resync: Callable[[], None] | None,
         *,
         api_timeout: float,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self._connection = connection
+        self._codec = codec
         self._topology = topology
         self._on_event = on_event
         self._on_resync = on_resync
@@ -128,7 +130,7 @@ class NatsSubscription(Subscription):
                 self._resync()
 
     def _dispatch(self, body: bytes) -> None:
-        deliver_status(body, self._on_event)
+        deliver_status(body, self._on_event, self._codec)
 
     def _resync(self) -> None:
         notify(self._on_resync)

@@ -11,12 +11,12 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from adapters.messaging import exhausted
+from adapters.messaging import PLAIN, EventCodec, exhausted
 from adapters.nats.connection import NatsConnection
 from adapters.nats.dead_letters import publish_dead_letter
 from adapters.nats.topology import NatsTopology
 from domain.errors import MalformedMessage
-from domain.events import Event, decode
+from domain.events import Event
 from domain.ports import Delivery, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,11 @@ class NatsWorkQueue(WorkQueue):
         *,
         max_deliveries: int,
         api_timeout: float,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self._connection = connection
         self._topology = topology
+        self._codec = codec
         self.name = name
         self._subscription = subscription
         self.max_deliveries = max_deliveries
@@ -120,7 +122,7 @@ class NatsWorkQueue(WorkQueue):
     def _open(self, message: Msg) -> NatsDelivery | None:
         attempt = message.metadata.num_delivered or 1
         try:
-            event = decode(message.data)
+            event = self._codec.decode(message.data)
         except MalformedMessage as exc:
             log.warning("malformed work request on %s: %s", self.name, exc)
             self._dead_letter(message, str(exc))

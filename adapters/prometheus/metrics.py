@@ -85,6 +85,19 @@ class PrometheusMetrics(Metrics):
             buckets=STEP_BUCKETS,
             registry=self.registry,
         )
+        self._refused = Counter(
+            "events_refused_total",
+            "Received messages dropped (status) or dead-lettered (work) as untrusted: unsigned,"
+            " badly signed, or of an implausible version.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self._limited = Counter(
+            "user_limit_refusals_total",
+            "Requests refused because a user reached a per-user limit.",
+            ["limit"],
+            registry=self.registry,
+        )
 
     def step_finished(self, step: str, seconds: float, *, failed: bool) -> None:
         self._steps.labels(step=step, outcome="failed" if failed else "ok").observe(seconds)
@@ -103,6 +116,12 @@ class PrometheusMetrics(Metrics):
     def batch_relayed(self, events: int, seconds: float) -> None:
         self._relayed.inc(events)
         self._batches.observe(seconds)
+
+    def event_refused(self, kind: str, reason: str) -> None:
+        self._refused.labels(kind=kind, reason=reason).inc()
+
+    def limit_reached(self, limit: str) -> None:
+        self._limited.labels(limit=limit).inc()
 
     def read_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         """Expose a count kept elsewhere, read at every scrape."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from adapters.messaging import Opened, connection_name
+from adapters.messaging import PLAIN, EventCodec, Opened, connection_name
 from adapters.rabbitmq.connection import connection_parameters
 from adapters.rabbitmq.dead_letters import RabbitMQDeadLetters
 from adapters.rabbitmq.publisher import RabbitMQPublisher
@@ -25,8 +25,15 @@ class RabbitMQBroker(MessageBroker):
     """Publishers, work queues and status subscriptions on one RabbitMQ exchange."""
 
     def __init__(
-        self, url: str, exchange: str, *, max_deliveries: int = 5, prefetch: int = 8
+        self,
+        url: str,
+        exchange: str,
+        *,
+        max_deliveries: int = 5,
+        prefetch: int = 8,
+        codec: EventCodec = PLAIN,
     ) -> None:
+        self._codec = codec
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, got {prefetch}")
         self.url = url
@@ -42,7 +49,10 @@ class RabbitMQBroker(MessageBroker):
     def publisher(self) -> MessagePublisher:
         return self._opened.track(
             RabbitMQPublisher(
-                self.url, self.topology.exchange, max_deliveries=self.topology.max_deliveries
+                self.url,
+                self.topology.exchange,
+                max_deliveries=self.topology.max_deliveries,
+                codec=self._codec,
             )
         )
 
@@ -56,6 +66,7 @@ class RabbitMQBroker(MessageBroker):
                 name,
                 tuple(routing_keys),
                 prefetch=self._prefetch,
+                codec=self._codec,
             )
         )
 
@@ -68,6 +79,7 @@ class RabbitMQBroker(MessageBroker):
                 self.topology,
                 on_event,
                 on_resync,
+                codec=self._codec,
             )
         )
         subscription.start(SUBSCRIBE_TIMEOUT_SECONDS)

@@ -13,12 +13,12 @@ from pika.exceptions import NackError, UnroutableError
 from pika.spec import Basic
 
 from adapters.backoff import Backoff, retry_once
-from adapters.messaging import connection_name
+from adapters.messaging import PLAIN, EventCodec, connection_name
 from adapters.rabbitmq.connection import LINK_ERRORS, RabbitMQConnection, connection_parameters
 from adapters.rabbitmq.dead_letters import PERSISTENT
 from adapters.rabbitmq.topology import RabbitMQTopology
 from domain.errors import PublishFailed
-from domain.events import DeliveryKind, Event, encode
+from domain.events import DeliveryKind, Event
 from domain.ports import MessagePublisher
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,15 @@ class RabbitMQPublisher(MessagePublisher):
     publish retried once; a publish the broker did not confirm raises ``PublishFailed``.
     """
 
-    def __init__(self, rabbitmq_url: str, exchange: str, *, max_deliveries: int = 5) -> None:
+    def __init__(
+        self,
+        rabbitmq_url: str,
+        exchange: str,
+        *,
+        max_deliveries: int = 5,
+        codec: EventCodec = PLAIN,
+    ) -> None:
+        self._codec = codec
         self._topology = RabbitMQTopology(exchange, max_deliveries)
         self._link = RabbitMQConnection(
             connection_parameters(rabbitmq_url, connection_name("publisher", exchange)),
@@ -167,7 +175,7 @@ class RabbitMQPublisher(MessagePublisher):
     def publish(self, event: Event) -> None:
         self._publish(
             event.routing_key,
-            encode(event),
+            self._codec.encode(event),
             # Work nobody can receive is an error; a status event nobody listens to is not.
             mandatory=event.kind is DeliveryKind.WORK,
             message_id=event.event_id,
@@ -179,7 +187,7 @@ class RabbitMQPublisher(MessagePublisher):
         messages = [
             (
                 event.routing_key,
-                encode(event),
+                self._codec.encode(event),
                 event.kind is DeliveryKind.WORK,
                 _properties(event.routing_key, event.event_id),
             )

@@ -9,7 +9,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from adapters.messaging import deliver_status, notify, subscription_thread_name
+from adapters.messaging import PLAIN, EventCodec, deliver_status, notify, subscription_thread_name
 from adapters.rabbitmq.connection import ConnectionLoop
 from adapters.rabbitmq.topology import STATUS_BINDING, RabbitMQTopology
 from domain.ports import Subscription
@@ -27,8 +27,11 @@ class RabbitMQSubscription(Subscription):
         topology: RabbitMQTopology,
         on_event: StatusListener,
         on_resync: Callable[[], None] | None,
+        *,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self._topology = topology
+        self._codec = codec
         self._on_event = on_event
         self._on_resync = on_resync
         self._missed_events = False
@@ -84,4 +87,4 @@ class RabbitMQSubscription(Subscription):
         properties: BasicProperties,
         body: bytes,
     ) -> None:
-        deliver_status(body, self._on_event)
+        deliver_status(body, self._on_event, self._codec)

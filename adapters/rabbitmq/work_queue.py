@@ -18,12 +18,12 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.exceptions import AMQPError
 from pika.spec import Basic, BasicProperties
 
-from adapters.messaging import exhausted
+from adapters.messaging import PLAIN, EventCodec, exhausted
 from adapters.rabbitmq.connection import LINK_ERRORS, ConnectionLoop, ConnectionLost
 from adapters.rabbitmq.dead_letters import dead_letter_properties
 from adapters.rabbitmq.topology import RabbitMQTopology
 from domain.errors import MalformedMessage
-from domain.events import Event, decode
+from domain.events import Event
 from domain.ports import Delivery, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,10 @@ class RabbitMQWorkQueue(WorkQueue):
         routing_keys: tuple[str, ...],
         *,
         prefetch: int,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self.name = name
+        self._codec = codec
         self.max_deliveries = topology.max_deliveries
         self._topology = topology
         self._routing_keys = routing_keys
@@ -154,7 +156,7 @@ class RabbitMQWorkQueue(WorkQueue):
         returns = (properties.headers or {}).get("x-delivery-count", 0)
         attempt = (returns if isinstance(returns, int) else 0) + 1
         try:
-            event = decode(body)
+            event = self._codec.decode(body)
         except MalformedMessage as exc:
             log.warning(
                 "malformed message dead-lettered",

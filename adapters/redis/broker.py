@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from adapters.messaging import Opened, check_max_deliveries, check_positive
+from adapters.messaging import PLAIN, EventCodec, Opened, check_max_deliveries, check_positive
 from adapters.redis.connection import RedisConnection
 from adapters.redis.dead_letters import RedisDeadLetters
 from adapters.redis.publisher import RedisPublisher
@@ -30,7 +30,9 @@ class RedisBroker(MessageBroker):
         namespace: str = "insighthub",
         health_check_seconds: int = 5,
         connect_timeout_seconds: float = 10.0,
+        codec: EventCodec = PLAIN,
     ) -> None:
+        self._codec = codec
         self.max_deliveries = check_max_deliveries(max_deliveries)
         self.claim_idle_seconds = check_positive("claim_idle_seconds", claim_idle_seconds)
         self.topology = RedisTopology(namespace)
@@ -47,7 +49,7 @@ class RedisBroker(MessageBroker):
         return self.connection.url
 
     def publisher(self) -> MessagePublisher:
-        return RedisPublisher(self.connection, self.topology)
+        return RedisPublisher(self.connection, self.topology, codec=self._codec)
 
     def work_queue(self, name: str, routing_keys: Sequence[str]) -> WorkQueue:
         if not routing_keys:
@@ -60,6 +62,7 @@ class RedisBroker(MessageBroker):
                 routing_keys,
                 max_deliveries=self.max_deliveries,
                 claim_idle_seconds=self.claim_idle_seconds,
+                codec=self._codec,
             )
         )
 
@@ -67,7 +70,12 @@ class RedisBroker(MessageBroker):
         self, on_event: StatusListener, on_resync: Callable[[], None] | None = None
     ) -> Subscription:
         subscription = RedisSubscription(
-            self.connection, self.topology, on_event, on_resync, on_close=self._opened.forget
+            self.connection,
+            self.topology,
+            on_event,
+            on_resync,
+            on_close=self._opened.forget,
+            codec=self._codec,
         )
         subscription.start(self.connection.connect_timeout_seconds)
         return self._opened.track(subscription)

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 
 from adapters.backoff import Backoff, retry_once
+from adapters.messaging import PLAIN, EventCodec
 from adapters.redis.connection import LINK_ERRORS, RedisConnection
 from adapters.redis.topology import RedisTopology
 from domain.errors import PublishFailed
-from domain.events import DeliveryKind, Event, encode
+from domain.events import DeliveryKind, Event
 from domain.ports import MessagePublisher
 
 
@@ -21,7 +22,10 @@ class RedisPublisher(MessagePublisher):
     publish Redis did not take raises ``PublishFailed``.
     """
 
-    def __init__(self, connection: RedisConnection, topology: RedisTopology) -> None:
+    def __init__(
+        self, connection: RedisConnection, topology: RedisTopology, *, codec: EventCodec = PLAIN
+    ) -> None:
+        self._codec = codec
         self._client = connection.client
         self._topology = topology
         self._backoff = Backoff()
@@ -36,7 +40,7 @@ class RedisPublisher(MessagePublisher):
             self._send(events, f"redis did not take a batch of {len(events)} messages")
 
     def _send(self, events: Sequence[Event], failure: str) -> None:
-        messages = [(event.routing_key, event.kind, encode(event)) for event in events]
+        messages = [(event.routing_key, event.kind, self._codec.encode(event)) for event in events]
 
         def send() -> None:
             # No MULTI: order within the batch is kept by the one connection, and atomicity

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.backoff import Backoff
-from adapters.messaging import deliver_status, notify, subscription_thread_name
+from adapters.messaging import PLAIN, EventCodec, deliver_status, notify, subscription_thread_name
 from adapters.redis.connection import RedisConnection
 from adapters.redis.topology import RedisTopology
 from domain.ports import Subscription
@@ -32,8 +32,10 @@ class RedisSubscription(Subscription):
         on_resync: Callable[[], None] | None,
         *,
         on_close: Callable[[RedisSubscription], None] | None = None,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self._connection = connection
+        self._codec = codec
         self._channel = topology.status_channel
         self._on_event = on_event
         self._on_resync = on_resync
@@ -109,7 +111,7 @@ class RedisSubscription(Subscription):
             if message is not None:
                 last_heard = now
                 if message["type"] == "message":
-                    deliver_status(message["data"], self._on_event)
+                    deliver_status(message["data"], self._on_event, self._codec)
             elif now - last_heard > 3 * interval:
                 raise RedisTimeoutError(f"nothing heard for {now - last_heard:.0f}s")
             if now - last_ping > interval:

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError, ResponseError
 
 from adapters.backoff import Backoff, retry_once
-from adapters.messaging import exhausted
+from adapters.messaging import PLAIN, EventCodec, exhausted
 from adapters.redis.connection import LINK_ERRORS, RedisConnection, batches, entries, pairs, text
 from adapters.redis.topology import RedisTopology
 from domain.errors import MalformedMessage
-from domain.events import Event, decode
+from domain.events import Event
 from domain.ports import Delivery, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,10 @@ class RedisWorkQueue(WorkQueue):
         *,
         max_deliveries: int,
         claim_idle_seconds: float,
+        codec: EventCodec = PLAIN,
     ) -> None:
         self.name = name
+        self._codec = codec
         self.max_deliveries = max_deliveries
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._client = connection.client
@@ -281,7 +283,7 @@ class RedisWorkQueue(WorkQueue):
 
     def _delivery(self, stream: str, entry_id: str, body: bytes, attempt: int) -> Delivery | None:
         try:
-            event = decode(body)
+            event = self._codec.decode(body)
         except MalformedMessage as exc:
             self.settle(stream, entry_id, "dead", str(exc), body)
             return None

@@ -326,6 +326,17 @@ class DocumentLeaseRecord(Record):
     expires_at: Mapped[float] = mapped_column(Float, nullable=False, index=True)
 
 
+class UserUsageRecord(Record):
+    """What a user has stored (and is storing), counted against their quotas."""
+
+    __tablename__ = "user_usage"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    documents: Mapped[int] = mapped_column(Integer, nullable=False)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 graph_nodes = cast(Table, GraphNodeRecord.__table__)
 graph_edges = cast(Table, GraphEdgeRecord.__table__)
 document_leases = cast(Table, DocumentLeaseRecord.__table__)
+user_usage = cast(Table, UserUsageRecord.__table__)

@@ -163,6 +163,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         allowed_origins=settings.allowed_origins,
         max_incoming_frame_bytes=options.max_incoming_frame_bytes,
         max_sockets_per_user=options.max_sockets_per_user,
+        max_frames_per_second=settings.client_frames_per_second,
     )
     events = StatusEvents(hub, verifier, max_streams_per_user=options.max_sockets_per_user)
     routes: list[BaseRoute] = [

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from starlette.websockets import WebSocket, WebSocketState
 
+from application.limits import TokenBucket
 from application.tokens import TokenVerifier
 from domain.result import Err, Ok, Result
 from entrypoints.server.errors import error_response
@@ -35,6 +36,7 @@ MAX_INCOMING_FRAME_BYTES = 4096
 CLOSE_POLICY_VIOLATION = 1008
 MAX_SOCKETS_PER_USER = 100
 CLOSE_UNSUPPORTED_DATA = CLOSE_BAD_FRAME
+MAX_FRAMES_PER_SECOND = 50
 CLOSE_TOO_BIG = 1009
 CLOSE_TIMEOUT_SECONDS = 2.0
 
@@ -81,7 +83,9 @@ class StatusSocket:
         allowed_origins: Sequence[str],
         max_incoming_frame_bytes: int = MAX_INCOMING_FRAME_BYTES,
         max_sockets_per_user: int = MAX_SOCKETS_PER_USER,
+        max_frames_per_second: int = MAX_FRAMES_PER_SECOND,
     ) -> None:
+        self._max_frames_per_second = max_frames_per_second
         self._hub = hub
         self._verifier = verifier
         self._allowed_origins = tuple(allowed_origins)
@@ -149,10 +153,16 @@ class StatusSocket:
 
     async def _read(self, websocket: WebSocket, connection: Connection) -> None:
         """Read the client's frames: ``subscribe`` and ``resync`` are honoured, anything else
-        ends the socket with ``CLOSE_BAD_FRAME`` and a reason naming what was wrong."""
+        ends the socket with ``CLOSE_BAD_FRAME`` and a reason naming what was wrong, and a
+        client sending faster than its frame rate is closed with ``CLOSE_POLICY_VIOLATION``."""
+        rate = self._max_frames_per_second
+        frames = TokenBucket(rate=rate, capacity=rate)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            if frames.take() > 0:
+                connection.close(CLOSE_POLICY_VIOLATION, f"more than {rate} frames a second")
                 return
             text: str | None = message.get("text")
             data: bytes | None = message.get("bytes")

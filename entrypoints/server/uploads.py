@@ -9,6 +9,8 @@ is read and discarded (up to a bound) so that the client reliably gets the answe
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from typing import IO, TYPE_CHECKING
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from application.documents import Documents
 from domain.entities import Document
 from domain.result import Err
-from entrypoints.server.errors import ApiError
+from entrypoints.server.errors import NO_SPACE, ApiError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -137,7 +139,10 @@ async def receive_upload(
         declared = _declared_length(request)
         if declared is not None and declared > max_bytes + FORM_OVERHEAD_BYTES:
             raise ApiError(413, f"file exceeds the upload limit of {max_bytes} bytes")
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+        with (
+            _no_space_is_507(),
+            tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool,
+        ):
             filename = await _spool_file(
                 stream,
                 boundary=boundary,
@@ -153,6 +158,7 @@ async def receive_upload(
                     workspace_id=workspace_id,
                     filename=filename,
                     content=_read_back(spool),
+                    size=spool.tell(),
                 )
             )
     except ApiError:
@@ -161,6 +167,17 @@ async def receive_upload(
     if isinstance(stored, Err):
         raise ApiError.of(stored.error)
     return stored.value
+
+
+@contextlib.contextmanager
+def _no_space_is_507() -> Iterator[None]:
+    # A full disk, whether spooling or storing: the store left nothing behind (see FileStorage).
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise ApiError(507, NO_SPACE) from None
 
 
 async def _spool_file(

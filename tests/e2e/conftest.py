@@ -91,8 +91,12 @@ def start_server(
     environ: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
     require_ready: bool = True,
+    module: str = "entrypoints.cli",
 ) -> ServerProcess:
-    """Start a server (in memory by default) and wait until it answers ``/readyz``."""
+    """Start a server (in memory by default) and wait until it answers ``/readyz``.
+
+    ``module`` is what ``python -m`` runs: the command line, or a test's own wrapper of it.
+    """
     port = free_port()
     secret = secrets.token_urlsafe(32)
     settings = {
@@ -104,7 +108,7 @@ def start_server(
     }
     secret = settings["SECRET_KEY"]
     log_path = log_dir / f"server-{port}.log"
-    command = [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), *args]
+    command = [sys.executable, "-m", module, "serve", "--port", str(port), *args]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             command, env=clean_environ(settings), stdout=log_file, stderr=subprocess.STDOUT
