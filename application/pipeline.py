@@ -121,9 +121,15 @@ def split_text(text: str, *, size: int, overlap: int) -> list[str]:
     chunks: list[str] = []
     start = 0
     while start < len(text):
+        if text[start] == " ":
+            start += 1  # a window starts at a word, so that a word as long as it fits whole
         end = min(start + size, len(text))
-        if end < len(text):
+        if end < len(text) and text[end] != " ":
             cut = text.rfind(" ", start + overlap + 1, end)
+            if cut <= start:
+                # The window's only spaces lie in the overlap: end at one rather than cut the
+                # word after it, which fits the next window whole.
+                cut = text.rfind(" ", start + 1, end)
             if cut > start:
                 end = cut
         chunk = text[start:end].strip()
