@@ -66,6 +66,11 @@ class Settings:
     jwt_user_claim: str = "sub"
     jwt_role_claim: str = "role"
     jwt_leeway_seconds: float = 0.0
+    # Tracing, by the OpenTelemetry variables: off unless an exporter or endpoint is named.
+    otel_traces_exporter: tuple[str, ...] = ()
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_service_name: str = "insighthub"
 
     @property
     def persistence(self) -> str:
@@ -249,6 +254,25 @@ def _verbatim(variable: str, raw: str) -> str:
     return raw
 
 
+TRACE_EXPORTERS = ("otlp", "console", "none")
+
+
+def _exporters(variable: str, raw: str) -> tuple[str, ...]:
+    """``otlp``, ``console``, ``none`` or a ``module:Class`` span exporter, comma-separated."""
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        module, colon, attribute = name.partition(":")
+        custom = bool(colon) and all(
+            part.isidentifier() for part in (*module.split("."), attribute)
+        )
+        if name.lower() not in TRACE_EXPORTERS and not custom:
+            raise ConfigError(
+                variable,
+                f"must name {', '.join(TRACE_EXPORTERS)} or a module:Class exporter (got {name!r})",
+            )
+    return tuple(name if ":" in name else name.lower() for name in names)
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "DATABASE_URL": _database_url,
     "TRANSPORT": _choice(TRANSPORTS),
@@ -279,6 +303,10 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "JWT_USER_CLAIM": _verbatim,
     "JWT_ROLE_CLAIM": _verbatim,
     "JWT_LEEWAY_SECONDS": _non_negative_float,
+    "OTEL_TRACES_EXPORTER": _exporters,
+    "OTEL_EXPORTER_OTLP_ENDPOINT": _url("http", "https"),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": _url("http", "https"),
+    "OTEL_SERVICE_NAME": _verbatim,
 }
 
 # Every environment variable the configuration reads: nothing else changes its behaviour.

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from application.pipeline import SUPPORTED_EXTENSIONS, document_steps
 from application.status_service import StatusService
+from application.tracing import current_traceparent
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded
@@ -146,6 +147,7 @@ class Documents:
                     workspace_id=document.workspace_id,
                     file_path=self._storage.locate(document.storage_key),
                     version=document.version,
+                    traceparent=current_traceparent(),
                 )
             )
         except PublishFailed as exc:

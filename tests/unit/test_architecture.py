@@ -119,3 +119,51 @@ print("imported")
     )
     assert result.returncode == 0, result.stderr
     assert "imported" in result.stdout
+
+
+def test_the_core_may_not_import_opentelemetry(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "application.tracing", "opentelemetry.trace")
+    assert "application.tracing -> opentelemetry" in output
+
+
+def test_the_core_imports_no_opentelemetry() -> None:
+    # Every module of the core, imported in a fresh interpreter, loads no tracing library.
+    probe = """
+import pkgutil, importlib, sys
+for package in ("domain", "application"):
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        importlib.import_module(info.name)
+loaded = sorted(name for name in sys.modules if name.split(".")[0] == "opentelemetry")
+print("loaded:", loaded)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
+
+
+def test_tracing_off_loads_no_tracing_sdk() -> None:
+    probe = """
+import sys
+from adapters.bootstrap import bootstrap
+services = bootstrap({"DATABASE_URL": "memory://"})
+print(type(services.tracer).__name__, "opentelemetry.sdk" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["NoTracer", "False"]
