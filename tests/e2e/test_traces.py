@@ -38,6 +38,8 @@ TEXT = b"Traces follow one upload through every stage of its processing. " * 40
 USER = 4242
 GRAPH_ON = RagConfig(graph_enabled=True)
 FULL_PLAN = plan_for(GRAPH_ON)
+# A shared machine starts half a dozen interpreters slowly.
+STARTUP_SECONDS = 120.0
 UPLOAD_SPAN = "POST /api/workspaces/{}/documents"
 
 
@@ -162,13 +164,24 @@ def test_one_upload_is_one_trace_across_processes(
         base = f"http://127.0.0.1:{port}"
         wait_until(
             lambda: _answers(f"{base}/readyz") or not server.running,
-            timeout=30,
+            timeout=STARTUP_SECONDS,
             what="a ready server",
         )
         assert server.running, server.log()
-        place.processes.workers("provisioning", "ingestion", "embeddings", "graph", environ=environ)
+        # A process of its own for every stage, so that the trace crosses each hand-off.
+        started = [
+            place.processes.start("worker", kind, environ=environ)
+            for kind in ("provisioning", "ingestion", "embeddings", "graph")
+        ]
         if delivery == "outbox":
             place.processes.start("relay", environ=environ)
+        for process in started:
+            wait_until(
+                lambda p=process: "worker started" in p.log() or not p.running,  # type: ignore[misc]
+                timeout=STARTUP_SECONDS,
+                what=f"start of {process.name}",
+            )
+            assert process.running, process.log()
         token = bootstrap({"SECRET_KEY": secret}).token_issuer.issue(USER, 3600)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client:
             workspace = client.post("/api/workspaces", json={"name": "Traced"}).json()
