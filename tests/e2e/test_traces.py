@@ -17,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.testclient import TestClient
 from websockets.sync.client import connect
@@ -32,7 +30,7 @@ from entrypoints.runtime import WORKER_KINDS, start_relay_thread, start_worker_t
 from entrypoints.server.app import create_app
 from tests.support.processes import deployment, free_port, wait_until
 from tests.support.span_files import EXPORTER, SPAN_DIR, RecordedSpan, as_recorded, read_spans
-from tests.support.traces import ancestors, assert_connected, trace_of
+from tests.support.traces import ancestors, assert_connected, recording_tracer, trace_of
 
 TEXT = b"Traces follow one upload through every stage of its processing. " * 40
 USER = 4242
@@ -61,6 +59,14 @@ def assert_one_trace(spans: list[RecordedSpan], frame: dict[str, Any], workspace
     assert {ancestors(trace, s)[0] for s in sends} >= {root.name, *FULL_PLAN}
 
 
+def wait_ready(client: httpx.Client, workspace_id: int) -> None:
+    wait_until(
+        lambda: client.get(f"/api/workspaces/{workspace_id}").json()["status"] == "ready",
+        timeout=30,
+        what="a ready workspace",
+    )
+
+
 def ready_frame(receive: Callable[[], str], document_id: int) -> dict[str, Any]:
     """Frames until the one saying the document is ready; that one."""
     deadline = time.monotonic() + 60
@@ -78,11 +84,8 @@ def ready_frame(receive: Callable[[], str], document_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 def recorded() -> Iterator[tuple[InMemorySpanExporter, OpenTelemetryTracer]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter, OpenTelemetryTracer(provider)
-    provider.shutdown()
+    with recording_tracer() as recording:
+        yield recording
 
 
 @pytest.mark.parametrize("delivery", ["direct", "outbox"])

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from adapters.tracing.opentelemetry import OpenTelemetryTracer
 from tests.support.span_files import RecordedSpan
+
+
+@contextlib.contextmanager
+def recording_tracer() -> Iterator[tuple[InMemorySpanExporter, OpenTelemetryTracer]]:
+    """A tracer whose spans are kept in memory, each as soon as it ends."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        yield exporter, OpenTelemetryTracer(provider)
+    finally:
+        provider.shutdown()
 
 
 def trace_of(spans: Sequence[RecordedSpan], trace_id: str) -> list[RecordedSpan]:

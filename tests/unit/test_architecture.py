@@ -95,6 +95,19 @@ def test_no_namesake_distribution_is_installed() -> None:
     assert installed.isdisjoint(OUR_PACKAGES)
 
 
+def run_python(probe: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``probe`` in a fresh interpreter from the project's root."""
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
 def test_importing_every_module_does_no_io() -> None:
     # A fresh interpreter with sockets disabled imports every module of ours.
     probe = """
@@ -109,14 +122,7 @@ for package in ("domain", "application", "adapters", "entrypoints"):
         importlib.import_module(info.name)
 print("imported")
 """
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(probe)
     assert result.returncode == 0, result.stderr
     assert "imported" in result.stdout
 
@@ -137,14 +143,7 @@ for package in ("domain", "application"):
 loaded = sorted(name for name in sys.modules if name.split(".")[0] == "opentelemetry")
 print("loaded:", loaded)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(probe)
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout
 
@@ -156,14 +155,6 @@ from adapters.bootstrap import bootstrap
 services = bootstrap({"DATABASE_URL": "memory://"})
 print(type(services.tracer).__name__, "opentelemetry.sdk" in sys.modules)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
-    )
+    result = run_python(probe, {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["NoTracer", "False"]

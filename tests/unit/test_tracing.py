@@ -7,8 +7,6 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.bootstrap import bootstrap
@@ -18,17 +16,15 @@ from application.tracing import NoTracer, carrying, continuing, current_tracepar
 from domain.events import DocumentUploaded, Event, WorkspaceCreated, decode, encode
 from entrypoints.logs import JsonFormatter
 from tests.support.processes import wait_until
+from tests.support.traces import recording_tracer
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture
 def recorded() -> Iterator[tuple[InMemorySpanExporter, OpenTelemetryTracer]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter, OpenTelemetryTracer(provider)
-    provider.shutdown()
+    with recording_tracer() as recording:
+        yield recording
 
 
 def work(traceparent: str | None = None) -> DocumentUploaded:
