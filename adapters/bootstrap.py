@@ -26,6 +26,7 @@ from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
 from application.tokens import TokenIssuer, TokenVerifier
+from application.tracing import Tracer, continuing
 from application.worker import WorkHandler
 from application.workspaces import Workspaces
 from domain.ports import ChangeFeed, MessageBroker, StatusRepository
@@ -171,6 +172,12 @@ class Services:
         metrics: Metrics = self._container.metrics()
         return metrics
 
+    @property
+    def tracer(self) -> Tracer:
+        """Opens spans: real ones when an ``OTEL_*`` exporter is configured, else none."""
+        tracer: Tracer = self._container.tracer()
+        return tracer
+
     def process_metrics(self) -> PrometheusMetrics:
         """This process's metrics registry, with the counts the status service keeps itself."""
         metrics = self._container.metrics()
@@ -189,12 +196,12 @@ class Services:
         """The handler of every routing key bound to ``queue`` (one of ``WORKER_KINDS``)."""
         if queue == PROVISIONING:
             provision: WorkHandler = self._container.provision_workspace()
-            return {"workspace.created": provision}
+            return {"workspace.created": continuing(provision, self.tracer)}
         stage = STAGES_BY_NAME.get(queue)
         if stage is None:
             raise ValueError(f"unknown worker {queue!r}; choose from {', '.join(WORKER_KINDS)}")
         handler: WorkHandler = self._container.stage_handler(name=stage.name)
-        return {stage.consumes.routing_key: handler}
+        return {stage.consumes.routing_key: continuing(handler, self.tracer)}
 
     def start(self) -> None:
         """Connect the store and the broker and build the shared services, on this thread.

@@ -42,6 +42,7 @@ from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
 from application.status_service import StatusService
 from application.tokens import TokenIssuer, TokenVerifier
+from application.tracing import NoTracer, Tracer
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
 from domain.ports import (
@@ -244,6 +245,32 @@ def _prometheus_metrics(max_deliveries: int) -> Metrics:
     return PrometheusMetrics(max_deliveries=max_deliveries)
 
 
+def _tracer(
+    opened: Opened,
+    exporters: tuple[str, ...],
+    service_name: str,
+    base_endpoint: str | None,
+    traces_endpoint: str | None,
+) -> Tracer:
+    """The no-op tracer unless an exporter (or an OTLP endpoint) is configured."""
+    names = tuple(name for name in exporters if name != "none")
+    if not exporters and (base_endpoint or traces_endpoint):
+        names = ("otlp",)
+    if not names:
+        return NoTracer()
+    # Imported only when tracing is on: with it off, the SDK is never loaded.
+    from adapters.tracing.opentelemetry import opentelemetry_tracer
+    from adapters.tracing.opentelemetry import traces_endpoint as where
+
+    return _opened(
+        opened,
+        "tracer",
+        lambda: opentelemetry_tracer(
+            names, service_name=service_name, endpoint=where(base_endpoint, traces_endpoint)
+        ),
+    )
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -363,6 +390,14 @@ class Container(containers.DeclarativeContainer):
     # With outbox delivery the repository records each status event in the status change's
     # own transaction and the relay publishes it; the service then publishes nothing itself.
     # ``step_delay`` (the demo's) slows the workers' step announcements only, never the API.
+    tracer: providers.Provider[Tracer] = providers.Singleton(
+        _tracer,
+        opened,
+        config.otel_traces_exporter,
+        config.otel_service_name,
+        config.otel_exporter_otlp_endpoint,
+        config.otel_exporter_otlp_traces_endpoint,
+    )
     status_publisher = providers.Selector(
         config.delivery,
         direct=providers.Singleton(paced, publisher, config.step_delay),
@@ -433,7 +468,7 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(DeadlinePolicy, default_seconds=config.step_deadline_seconds),
     )
     job_runner = providers.Singleton(
-        JobRunner, status_service, metrics=metrics, deadlines=step_deadlines
+        JobRunner, status_service, metrics=metrics, deadlines=step_deadlines, tracer=tracer
     )
     # A provider of its own, so that an override can replace the stage hand-off alone.
     hand_off_publisher = providers.Callable(_as_is, publisher)

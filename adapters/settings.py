@@ -74,6 +74,11 @@ class Settings:
     quota_bytes: int = 10 * 1024**3
     uploads_per_minute: int = 60
     client_frames_per_second: int = 50
+    # Tracing, by the OpenTelemetry variables: off unless an exporter or endpoint is named.
+    otel_traces_exporter: tuple[str, ...] = ()
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_service_name: str = "insighthub"
 
     @property
     def persistence(self) -> str:
@@ -261,6 +266,25 @@ def _verbatim(variable: str, raw: str) -> str:
     return raw
 
 
+TRACE_EXPORTERS = ("otlp", "console", "none")
+
+
+def _exporters(variable: str, raw: str) -> tuple[str, ...]:
+    """``otlp``, ``console``, ``none`` or a ``module:Class`` span exporter, comma-separated."""
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        module, colon, attribute = name.partition(":")
+        custom = bool(colon) and all(
+            part.isidentifier() for part in (*module.split("."), attribute)
+        )
+        if name.lower() not in TRACE_EXPORTERS and not custom:
+            raise ConfigError(
+                variable,
+                f"must name {', '.join(TRACE_EXPORTERS)} or a module:Class exporter (got {name!r})",
+            )
+    return tuple(name if ":" in name else name.lower() for name in names)
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "DATABASE_URL": _database_url,
     "TRANSPORT": _choice(TRANSPORTS),
@@ -299,6 +323,10 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "QUOTA_BYTES": _positive_int,
     "UPLOADS_PER_MINUTE": _positive_int,
     "CLIENT_FRAMES_PER_SECOND": _positive_int,
+    "OTEL_TRACES_EXPORTER": _exporters,
+    "OTEL_EXPORTER_OTLP_ENDPOINT": _url("http", "https"),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": _url("http", "https"),
+    "OTEL_SERVICE_NAME": _verbatim,
 }
 
 # Every environment variable the configuration reads: nothing else changes its behaviour.

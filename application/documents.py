@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from application.pipeline import SUPPORTED_EXTENSIONS, document_steps
 from application.quotas import Quotas, Reservation
 from application.status_service import StatusService
+from application.tracing import current_traceparent
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded
@@ -167,6 +168,7 @@ class Documents:
                     workspace_id=document.workspace_id,
                     file_path=self._storage.locate(document.storage_key),
                     version=document.version,
+                    traceparent=current_traceparent(),
                 )
             )
         except PublishFailed as exc:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from application.jobs import TERMINAL, JobRunner, JobStep
 from application.pipeline import Stage
 from application.status_service import StatusService
+from application.tracing import current_traceparent
 from domain.entities import RagConfig
 from domain.events import Event, WorkspaceCreated
 from domain.ports import DocumentLeases, FileStorage, MessagePublisher, RagConfigs
@@ -116,6 +117,7 @@ class RunStage:
                     user_id=after.user_id,
                     workspace_id=after.workspace_id,
                     version=after.version,
+                    traceparent=current_traceparent(),
                 )
             )
         log.info(

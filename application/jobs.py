@@ -20,6 +20,7 @@ from typing import Any
 from application.deadlines import StepDeadlines
 from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
+from application.tracing import NoTracer, Tracer
 from domain.changes import DocumentStatusChange
 from domain.entities import Document
 from domain.limits import StepLimitExceeded, StepStopped
@@ -72,12 +73,14 @@ class JobRunner:
         clock: Callable[[], float] = time.perf_counter,
         metrics: Metrics | None = None,
         deadlines: StepDeadlines | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._status = status_service
         self._clock = clock
         self._metrics = metrics or NoMetrics()
         # Every step runs under its deadline; a stop request (cancel) reaches it through here.
         self.deadlines = deadlines or StepDeadlines()
+        self._tracer = tracer or NoTracer()
 
     @property
     def repository(self) -> StatusRepository:
@@ -122,31 +125,35 @@ class JobRunner:
         progress = document.progress
         seconds = dict(carried.get("step_seconds", {}))
         for number, step in enumerate(steps):
-            progress = progress.begin(step.label)
-            starting_afresh = fresh and number == 0
-            moved = self._move(
-                context,
-                DocumentStatusChange(
-                    document_id=document_id,
-                    status=DocumentProcessingStatus.PROCESSING,
-                    progress=progress,
-                    chunk_count=0 if starting_afresh else None,
-                    metadata=carried if starting_afresh else None,
-                    expected_version=context.document.version,
-                ),
-            )
-            if isinstance(moved, Err):
-                return moved
-            started = self._clock()
-            try:
-                self.deadlines.run(document_id, step.label, functools.partial(step.run, context))
-            except Exception as exc:  # a step's failure must end as a status, never a crash
-                self._metrics.step_finished(step.label, self._clock() - started, failed=True)
-                return self._fail(context, progress.fail(step.label), step.label, exc)
-            elapsed = self._clock() - started
-            self._metrics.step_finished(step.label, elapsed, failed=False)
-            seconds[step.label] = round(elapsed, 6)
-            progress = progress.complete(step.label)
+            # A span per step, around its start and its run: the events it causes are its own.
+            with self._tracer.span(step.label, attributes={"document_id": document_id}):
+                progress = progress.begin(step.label)
+                starting_afresh = fresh and number == 0
+                moved = self._move(
+                    context,
+                    DocumentStatusChange(
+                        document_id=document_id,
+                        status=DocumentProcessingStatus.PROCESSING,
+                        progress=progress,
+                        chunk_count=0 if starting_afresh else None,
+                        metadata=carried if starting_afresh else None,
+                        expected_version=context.document.version,
+                    ),
+                )
+                if isinstance(moved, Err):
+                    return moved
+                started = self._clock()
+                try:
+                    self.deadlines.run(
+                        document_id, step.label, functools.partial(step.run, context)
+                    )
+                except Exception as exc:  # a step's failure must end as a status, never a crash
+                    self._metrics.step_finished(step.label, self._clock() - started, failed=True)
+                    return self._fail(context, progress.fail(step.label), step.label, exc)
+                elapsed = self._clock() - started
+                self._metrics.step_finished(step.label, elapsed, failed=False)
+                seconds[step.label] = round(elapsed, 6)
+                progress = progress.complete(step.label)
 
         metadata = {
             **carried,

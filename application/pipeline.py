@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from application.graph import build_graph
 from application.jobs import JobContext, JobStep, StepFailed
+from application.tracing import current_traceparent
 from domain.entities import Chunk, Document, RagConfig, Workspace
 from domain.events import DocumentChunked, DocumentEmbedded, DocumentUploaded, DocumentWork
 from domain.ports import FileStorage, RagConfigs
@@ -83,6 +84,7 @@ def work_request_for(stage: Stage, document: Document, *, file_path: str) -> Doc
             workspace_id=document.workspace_id,
             file_path=file_path,
             version=document.version,
+            traceparent=current_traceparent(),
         )
     request = DocumentChunked if stage.consumes is DocumentChunked else DocumentEmbedded
     return request(
@@ -90,6 +92,7 @@ def work_request_for(stage: Stage, document: Document, *, file_path: str) -> Doc
         user_id=document.user_id,
         workspace_id=document.workspace_id,
         version=document.version,
+        traceparent=current_traceparent(),
     )
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from application.tracing import current_traceparent
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
@@ -124,7 +125,7 @@ class StatusService:
     def _announce(self, entity: Document | Workspace) -> None:
         if self.publisher is None:
             return
-        event = status_event_for(entity)
+        event = status_event_for(entity, traceparent=current_traceparent())
         for attempt in range(1, self._publish_attempts + 1):
             try:
                 self.publisher.publish(event)

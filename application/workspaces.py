@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from application.status_service import StatusService
+from application.tracing import current_traceparent
 from domain.entities import Workspace
 from domain.errors import PublishFailed
 from domain.events import WorkspaceCreated
@@ -70,6 +71,7 @@ class Workspaces:
                     user_id=workspace.user_id,
                     name=workspace.name,
                     version=workspace.version,
+                    traceparent=current_traceparent(),
                 )
             )
         except PublishFailed as exc:

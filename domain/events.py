@@ -12,6 +12,7 @@ On the wire an event is one JSON object::
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 import uuid
@@ -38,6 +39,14 @@ class DeliveryKind(str, Enum):
     STATUS = "status"
 
 
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def is_traceparent(value: object) -> bool:
+    """Whether ``value`` is a W3C ``traceparent`` header value (version, trace, span, flags)."""
+    return isinstance(value, str) and _TRACEPARENT.fullmatch(value) is not None
+
+
 def new_event_id() -> str:
     return uuid.uuid4().hex
 
@@ -55,6 +64,9 @@ class Event:
 
     event_id: str = field(default_factory=new_event_id)
     occurred_at: datetime = field(default_factory=utc_now)
+    # The W3C ``traceparent`` of the work that caused the event; added after the first
+    # schema, so older events decode without it, and one that is not well formed is dropped.
+    traceparent: str | None = None
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-ready fields of this event."""
@@ -69,6 +81,8 @@ class Event:
                     continue  # a field added later, absent from older senders' events
                 raise MalformedMessage(f"{cls.routing_key}: missing field '{name}'")
             values[name] = _from_json(hint, message[name], name)
+        if not is_traceparent(values.get("traceparent")):
+            values.pop("traceparent", None)
         return cls(**values)
 
 
@@ -91,8 +105,9 @@ class DocumentStatusUpdated(Event):
     position: int = NO_POSITION
 
     @classmethod
-    def of(cls, document: Document) -> DocumentStatusUpdated:
+    def of(cls, document: Document, *, traceparent: str | None = None) -> DocumentStatusUpdated:
         return cls(
+            traceparent=traceparent,
             document_id=document.id,
             user_id=document.user_id,
             workspace_id=document.workspace_id,
@@ -121,8 +136,9 @@ class WorkspaceStatusUpdated(Event):
     position: int = NO_POSITION
 
     @classmethod
-    def of(cls, workspace: Workspace) -> WorkspaceStatusUpdated:
+    def of(cls, workspace: Workspace, *, traceparent: str | None = None) -> WorkspaceStatusUpdated:
         return cls(
+            traceparent=traceparent,
             workspace_id=workspace.id,
             user_id=workspace.user_id,
             name=workspace.name,
@@ -221,11 +237,13 @@ WORK_QUEUES: dict[str, tuple[str, ...]] = {
 }
 
 
-def status_event_for(entity: Document | Workspace) -> StatusEvent:
-    """The status event announcing ``entity`` as it now stands."""
+def status_event_for(
+    entity: Document | Workspace, *, traceparent: str | None = None
+) -> StatusEvent:
+    """The status event announcing ``entity`` as it now stands, in trace ``traceparent``."""
     if isinstance(entity, Document):
-        return DocumentStatusUpdated.of(entity)
-    return WorkspaceStatusUpdated.of(entity)
+        return DocumentStatusUpdated.of(entity, traceparent=traceparent)
+    return WorkspaceStatusUpdated.of(entity, traceparent=traceparent)
 
 
 def entity_key(event: StatusEvent) -> tuple[str, int]:

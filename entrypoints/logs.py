@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from application.tracing import current_traceparent
+
 # Fields our code passes through ``extra=`` that belong in every structured line.
 CONTEXT_FIELDS = (
     "document_id",
@@ -32,6 +34,10 @@ class JsonFormatter(logging.Formatter):
         for name in CONTEXT_FIELDS:
             if hasattr(record, name):
                 line[name] = getattr(record, name)
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            # version-trace_id-span_id-flags, as the W3C header writes them.
+            _, line["trace_id"], line["span_id"], _ = traceparent.split("-")
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

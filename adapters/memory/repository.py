@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from adapters.memory.outbox import InMemoryOutbox
+from application.tracing import current_traceparent
 from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.events import status_event_for
@@ -132,4 +133,6 @@ class InMemoryStatusRepository(StatusRepository):
     def _record(self, entity: Document | Workspace) -> None:
         if self._outbox is not None:
             kind = "document" if isinstance(entity, Document) else "workspace"
-            self._outbox.record(status_event_for(entity), f"{kind}:{entity.id}")
+            self._outbox.record(
+                status_event_for(entity, traceparent=current_traceparent()), f"{kind}:{entity.id}"
+            )

@@ -37,6 +37,7 @@ from adapters.sql.records import (
     workspaces,
 )
 from adapters.sql.sessions import SessionSource, transaction
+from application.tracing import current_traceparent
 from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import FIRST_VERSION, Document, Workspace
 from domain.events import encode, entity_key, status_event_for
@@ -222,7 +223,8 @@ class SqlStatusRepository(StatusRepository):
         """
         if not self._outbox:
             return
-        event = status_event_for(entity)
+        # The row stores the whole body, trace context included, for the relay to send as is.
+        event = status_event_for(entity, traceparent=current_traceparent())
         entity_type, entity_id = entity_key(event)
         executor.execute(
             _outbox_insert(),

@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
@@ -38,6 +39,7 @@ from entrypoints.server.protocol import FIRST_PAGE_SIZE, MAX_FRAME_BYTES, RESUME
 from entrypoints.server.snapshots import ScopeReader, SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 from entrypoints.server.sse import StatusEvents
+from entrypoints.server.tracing import TracedRequests
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -103,6 +105,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         queue_size=options.socket_queue_size,
         reader=reader,
         max_frame_bytes=options.max_frame_bytes,
+        tracer=services.tracer,
     )
 
     @contextlib.asynccontextmanager
@@ -180,6 +183,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(TracedRequests, tracer=services.tracer)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: on_api_error,

@@ -13,6 +13,7 @@ dropped: what a client is shown never goes back in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final, Protocol
 
+from application.tracing import NoTracer, Tracer
 from domain.entities import NO_POSITION
 from domain.events import DocumentStatusUpdated, StatusEvent, entity_key
 from entrypoints.server.metrics import ServerMetrics
@@ -411,6 +413,7 @@ class SocketHub:
         queue_size: int = 256,
         reader: ScopeReader | None = None,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        tracer: Tracer | None = None,
     ) -> None:
         if queue_size < 1:
             raise ValueError("a socket's send queue must hold at least one frame")
@@ -419,6 +422,7 @@ class SocketHub:
         self.queue_size = queue_size
         self.reader = reader
         self.max_frame_bytes = max_frame_bytes
+        self.tracer = tracer or NoTracer()
         # Per user who ever connected here, how many events were dispatched: a read begun
         # before the last of them cannot serve a socket registered after it.
         self._dispatched: dict[int, int] = {}
@@ -477,6 +481,19 @@ class SocketHub:
         if not connections:
             metrics.events_unrouted += 1
             return
+        # The frame carries the event's trace context; its sending is the trace's last span.
+        sending = (
+            contextlib.nullcontext()
+            if event.traceparent is None
+            else self.tracer.span(
+                "send frame", parent=event.traceparent, attributes={"sockets": len(connections)}
+            )
+        )
+        with sending:
+            self._fan_out(event, connections)
+
+    def _fan_out(self, event: StatusEvent, connections: set[Connection]) -> None:
+        metrics = self.metrics
         push = _Push(event, self.epoch)
         sent = 0
         refused: list[Connection] = []

@@ -95,6 +95,19 @@ def test_no_namesake_distribution_is_installed() -> None:
     assert installed.isdisjoint(OUR_PACKAGES)
 
 
+def run_python(probe: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``probe`` in a fresh interpreter from the project's root."""
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
 def test_importing_every_module_does_no_io() -> None:
     # A fresh interpreter with sockets disabled imports every module of ours.
     probe = """
@@ -109,13 +122,39 @@ for package in ("domain", "application", "adapters", "entrypoints"):
         importlib.import_module(info.name)
 print("imported")
 """
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(probe)
     assert result.returncode == 0, result.stderr
     assert "imported" in result.stdout
+
+
+def test_the_core_may_not_import_opentelemetry(tmp_path: Path) -> None:
+    output = lint_imports_with(tmp_path, "application.tracing", "opentelemetry.trace")
+    assert "application.tracing -> opentelemetry" in output
+
+
+def test_the_core_imports_no_opentelemetry() -> None:
+    # Every module of the core, imported in a fresh interpreter, loads no tracing library.
+    probe = """
+import pkgutil, importlib, sys
+for package in ("domain", "application"):
+    module = importlib.import_module(package)
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        importlib.import_module(info.name)
+loaded = sorted(name for name in sys.modules if name.split(".")[0] == "opentelemetry")
+print("loaded:", loaded)
+"""
+    result = run_python(probe)
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
+
+
+def test_tracing_off_loads_no_tracing_sdk() -> None:
+    probe = """
+import sys
+from adapters.bootstrap import bootstrap
+services = bootstrap({"DATABASE_URL": "memory://"})
+print(type(services.tracer).__name__, "opentelemetry.sdk" in sys.modules)
+"""
+    result = run_python(probe, {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["NoTracer", "False"]

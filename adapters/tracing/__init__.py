@@ -1,0 +1,1 @@
+"""Tracing with the OpenTelemetry SDK, behind ``application.tracing.Tracer``."""
