@@ -72,8 +72,11 @@ class JobRunner:
         clock: Callable[[], float] = time.perf_counter,
         metrics: Metrics | None = None,
         deadlines: StepDeadlines | None = None,
+        actor: str | None = None,
     ) -> None:
         self._status = status_service
+        # Who the status history names for this runner's changes: the worker's identity.
+        self._actor = actor
         self._clock = clock
         self._metrics = metrics or NoMetrics()
         # Every step runs under its deadline; a stop request (cancel) reaches it through here.
@@ -133,6 +136,8 @@ class JobRunner:
                     chunk_count=0 if starting_afresh else None,
                     metadata=carried if starting_afresh else None,
                     expected_version=context.document.version,
+                    actor=self._actor,
+                    step=step.label,
                 ),
             )
             if isinstance(moved, Err):
@@ -141,8 +146,9 @@ class JobRunner:
             try:
                 self.deadlines.run(document_id, step.label, functools.partial(step.run, context))
             except Exception as exc:  # a step's failure must end as a status, never a crash
-                self._metrics.step_finished(step.label, self._clock() - started, failed=True)
-                return self._fail(context, progress.fail(step.label), step.label, exc)
+                elapsed = self._clock() - started
+                self._metrics.step_finished(step.label, elapsed, failed=True)
+                return self._fail(context, progress.fail(step.label), step.label, exc, elapsed)
             elapsed = self._clock() - started
             self._metrics.step_finished(step.label, elapsed, failed=False)
             seconds[step.label] = round(elapsed, 6)
@@ -170,6 +176,9 @@ class JobRunner:
                 chunk_count=context.chunk_count,
                 metadata=metadata,
                 expected_version=context.document.version,
+                actor=self._actor,
+                step=steps[-1].label if steps else None,
+                step_seconds=seconds.get(steps[-1].label) if steps else None,
             ),
         )
         if isinstance(done, Err):
@@ -177,7 +186,12 @@ class JobRunner:
         return Ok(JobOutcome(context.document, context))
 
     def _fail(
-        self, context: JobContext, progress: Progress, label: str, exc: Exception
+        self,
+        context: JobContext,
+        progress: Progress,
+        label: str,
+        exc: Exception,
+        elapsed: float,
     ) -> Result[JobOutcome, Problem]:
         if isinstance(exc, StepLimitExceeded) and exc.step == label:
             reason = f"exceeded its {exc.limit}"
@@ -197,6 +211,9 @@ class JobRunner:
                 progress=progress,
                 error=f"{label} failed: {reason}",
                 expected_version=context.document.version,
+                actor=self._actor,
+                step=label,
+                step_seconds=round(elapsed, 6),
             ),
         )
         if isinstance(failed, Err):

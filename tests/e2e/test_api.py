@@ -32,6 +32,10 @@ ROUTES = [
     ("GET", "/api/workspaces/1/documents"),
     ("GET", "/api/documents/1"),
     ("POST", "/api/documents/1/retry"),
+    ("POST", "/api/workspaces/1/cancel"),
+    ("GET", "/api/workspaces/1/history"),
+    ("POST", "/api/documents/1/cancel"),
+    ("GET", "/api/documents/1/history"),
 ]
 
 
