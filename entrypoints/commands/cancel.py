@@ -11,8 +11,10 @@ import os
 import sys
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
+from domain.entities import Document, Workspace
 from domain.history import OPERATOR_ACTOR
-from domain.result import Err
+from domain.problems import Problem
+from domain.result import Err, Result
 
 
 def _entity_id(raw: str) -> int:
@@ -37,23 +39,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
     services = bootstrap(os.environ, overrides=overrides)
     try:
+        cancelled: Result[Document, Problem] | Result[Workspace, Problem]
         if args.kind == "document":
-            document = services.documents.cancel(
+            cancelled = services.documents.cancel(
                 user_id=None, document_id=args.id, actor=OPERATOR_ACTOR
             )
-            if isinstance(document, Err):
-                print(f"insighthub cancel: {document.error.message}", file=sys.stderr)
-                return 1
-            version = document.value.version
         else:
-            workspace = services.workspaces.cancel(
+            cancelled = services.workspaces.cancel(
                 user_id=None, workspace_id=args.id, actor=OPERATOR_ACTOR
             )
-            if isinstance(workspace, Err):
-                print(f"insighthub cancel: {workspace.error.message}", file=sys.stderr)
-                return 1
-            version = workspace.value.version
     finally:
         services.close()
-    print(f"{args.kind} {args.id} cancelled (version {version})")
+    if isinstance(cancelled, Err):
+        print(f"insighthub cancel: {cancelled.error.message}", file=sys.stderr)
+        return 1
+    print(f"{args.kind} {args.id} cancelled (version {cancelled.value.version})")
     return 0

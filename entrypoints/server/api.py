@@ -284,37 +284,34 @@ class Api:
 
     async def document_history(self, request: Request, claims: TokenClaims) -> Response:
         document_id = path_id(request, "document_id")
-        query = ListQuery.parse(request.query_params, None)
         documents = self._documents
-        found = await run_in_threadpool(
-            lambda: documents.history(
-                user_id=claims.user_id,
-                document_id=document_id,
-                limit=query.limit + 1,
-                after=None if query.after is None else query.after.after_id,
-            )
+        return await _history_page(
+            request,
+            lambda limit, after: documents.history(
+                user_id=claims.user_id, document_id=document_id, limit=limit, after=after
+            ),
         )
-        return _history_page(request, query, _value(found))
 
     async def workspace_history(self, request: Request, claims: TokenClaims) -> Response:
         workspace_id = path_id(request, "workspace_id")
-        query = ListQuery.parse(request.query_params, None)
         workspaces = self._workspaces
-        found = await run_in_threadpool(
-            lambda: workspaces.history(
-                user_id=claims.user_id,
-                workspace_id=workspace_id,
-                limit=query.limit + 1,
-                after=None if query.after is None else query.after.after_id,
-            )
+        return await _history_page(
+            request,
+            lambda limit, after: workspaces.history(
+                user_id=claims.user_id, workspace_id=workspace_id, limit=limit, after=after
+            ),
         )
-        return _history_page(request, query, _value(found))
 
 
-def _history_page(
-    request: Request, query: ListQuery, entries: Sequence[StatusHistoryEntry]
-) -> Response:
-    """``{"history": [...], "next": link or null}``; ``entries`` holds one past the page."""
+HistoryRead = Callable[[int, int | None], Result[Sequence[StatusHistoryEntry], Problem]]
+
+
+async def _history_page(request: Request, read: HistoryRead) -> Response:
+    """``{"history": [...], "next": link or null}``: one page of what ``read`` finds."""
+    query = ListQuery.parse(request.query_params, None)
+    after = None if query.after is None else query.after.after_id
+    # One entry past the page tells whether another follows.
+    entries = _value(await run_in_threadpool(lambda: read(query.limit + 1, after)))
     page = entries[: query.limit]
     following = None
     if len(entries) > query.limit:
