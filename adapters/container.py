@@ -468,7 +468,12 @@ class Container(containers.DeclarativeContainer):
         providers.Singleton(DeadlinePolicy, default_seconds=config.step_deadline_seconds),
     )
     job_runner = providers.Singleton(
-        JobRunner, status_service, metrics=metrics, deadlines=step_deadlines, tracer=tracer
+        JobRunner,
+        status_service,
+        metrics=metrics,
+        deadlines=step_deadlines,
+        actor=worker_identity,
+        tracer=tracer,
     )
     # A provider of its own, so that an override can replace the stage hand-off alone.
     hand_off_publisher = providers.Callable(_as_is, publisher)

@@ -1,4 +1,4 @@
-"""Use cases for documents: upload, read, retry."""
+"""Use cases for documents: upload, read, retry, cancel, history."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import posixpath
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 
+from application.jobs import TERMINAL
 from application.pipeline import SUPPORTED_EXTENSIONS, document_steps
 from application.quotas import Quotas, Reservation
 from application.status_service import StatusService
 from application.tracing import current_traceparent
+from domain.changes import DocumentStatusChange
 from domain.entities import Document, Workspace
 from domain.errors import PublishFailed
 from domain.events import DocumentUploaded
+from domain.history import API_ACTOR, USER_ACTOR, HistoryEntity, StatusHistoryEntry
 from domain.ports import FileStorage, MessagePublisher, StatusRepository
 from domain.ports.storage import FileTooLarge
 from domain.problems import Problem, ProblemKind
@@ -21,6 +24,10 @@ from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
 MAX_FILENAME_LENGTH = 255
+CANCELLED = "cancelled by user"
+# A cancel races the worker's own writes (each step start bumps the version); it reads the
+# document again and retries this many times before giving up.
+CANCEL_ATTEMPTS = 5
 
 
 def clean_filename(raw: str) -> str | None:
@@ -148,16 +155,72 @@ class Documents:
         document = found.value
         if document.processing_status is not DocumentProcessingStatus.FAILED:
             return Err(Problem(ProblemKind.CONFLICT, "only a failed document can be retried"))
-        moved = self._status.update_document_status(
-            document_id,
-            DocumentProcessingStatus.PENDING,
-            progress=document.progress.reset(),
-            retry=True,
-            expected_version=document.version,
+        moved = self._status.change_document_status(
+            DocumentStatusChange(
+                document_id=document_id,
+                status=DocumentProcessingStatus.PENDING,
+                progress=document.progress.reset(),
+                # A retried cancelled document is no longer cancelled.
+                metadata={k: v for k, v in document.metadata.items() if k != "cancelled"},
+                retry=True,
+                expected_version=document.version,
+                actor=USER_ACTOR,
+            )
         )
         if isinstance(moved, Err):
             return moved
         return self._request_processing(moved.value)
+
+    def cancel(
+        self, *, user_id: int | None, document_id: int, actor: str = USER_ACTOR
+    ) -> Result[Document, Problem]:
+        """Fail a pending or processing document as cancelled; its worker sees it and stops.
+
+        ``user_id`` ``None`` is the operator, who may cancel anyone's document.
+        """
+        for _ in range(CANCEL_ATTEMPTS):
+            document = self._repository.get_document(document_id)
+            if document is None or user_id not in (None, document.user_id):
+                return Err(Problem(ProblemKind.NOT_FOUND, f"document {document_id} not found"))
+            if document.processing_status in TERMINAL:
+                return Err(
+                    Problem(
+                        ProblemKind.CONFLICT,
+                        f"document is {document.processing_status.value}; only a pending or "
+                        "processing document can be cancelled",
+                    )
+                )
+            running = document.progress.current
+            moved = self._status.change_document_status(
+                DocumentStatusChange(
+                    document_id=document_id,
+                    status=DocumentProcessingStatus.FAILED,
+                    error=CANCELLED,
+                    metadata={**document.metadata, "cancelled": True},
+                    progress=document.progress
+                    if running is None
+                    else document.progress.fail(running),
+                    expected_version=document.version,
+                    actor=actor,
+                    step=running,
+                )
+            )
+            if isinstance(moved, Ok) or moved.error.kind is not ProblemKind.CONFLICT:
+                return moved
+        return Err(
+            Problem(ProblemKind.CONFLICT, f"document {document_id} kept changing; try again")
+        )
+
+    def history(
+        self, *, user_id: int, document_id: int, limit: int, after: int | None = None
+    ) -> Result[Sequence[StatusHistoryEntry], Problem]:
+        """The document's status history, oldest first, for its owner."""
+        found = self.get(user_id=user_id, document_id=document_id)
+        if isinstance(found, Err):
+            return found
+        return Ok(
+            self._repository.history(HistoryEntity.DOCUMENT, document_id, limit=limit, after=after)
+        )
 
     def _request_processing(self, document: Document) -> Result[Document, Problem]:
         try:
@@ -173,10 +236,13 @@ class Documents:
             )
         except PublishFailed as exc:
             # Left pending it would wait forever; failed, it shows why and can be retried.
-            self._status.update_document_status(
-                document.id,
-                DocumentProcessingStatus.FAILED,
-                error="could not be queued for processing; retry later",
+            self._status.change_document_status(
+                DocumentStatusChange(
+                    document_id=document.id,
+                    status=DocumentProcessingStatus.FAILED,
+                    error="could not be queued for processing; retry later",
+                    actor=API_ACTOR,
+                )
             )
             return Err(Problem(ProblemKind.UNAVAILABLE, f"message broker unavailable: {exc}"))
         return Ok(document)

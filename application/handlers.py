@@ -53,6 +53,47 @@ def holding_lease(
         leases.release(document_id, owner)
 
 
+# How often a worker looks at the document it is running for a cancel (or any settling by
+# someone else): one primary-key read per running document per tick, 4 a second at 0.25 s,
+# for a stop within about a tick of the cancel.
+CANCEL_POLL_SECONDS = 0.25
+
+
+@contextlib.contextmanager
+def stopping_when_settled(
+    runner: JobRunner, document_id: int, interval: float = CANCEL_POLL_SECONDS
+) -> Iterator[None]:
+    """Stop the document's running step once its stored status is settled by someone else.
+
+    While the block runs, the document is read every ``interval`` seconds; once it is
+    ``ready`` or ``failed`` (a cancel writes ``failed``), its step is stopped: a child process
+    is killed and ``checkpoint()`` raises. The run's own later writes name a version that is
+    no longer current, so they are refused.
+    """
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(interval):
+            try:
+                document = runner.repository.get_document(document_id)
+            except Exception:  # a store that is briefly away: look again on the next tick
+                continue
+            settled = document is None or document.processing_status in TERMINAL
+            if settled and runner.deadlines.stop(document_id):
+                log.info(
+                    "step stopped: document settled elsewhere",
+                    extra={"document_id": document_id},
+                )
+
+    watcher = threading.Thread(target=watch, name=f"cancel-watch-{document_id}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
 class RunStage:
     """Runs one pipeline stage for a document, then hands it on to the next stage.
 
@@ -72,6 +113,7 @@ class RunStage:
         *,
         owner: str,
         lease_seconds: float,
+        cancel_poll_seconds: float = CANCEL_POLL_SECONDS,
     ) -> None:
         self.stage = stage
         self._runner = runner
@@ -80,6 +122,7 @@ class RunStage:
         self._leases = leases
         self._owner = owner
         self._lease_seconds = lease_seconds
+        self._cancel_poll_seconds = cancel_poll_seconds
 
     def __call__(self, event: Event) -> None:
         if not isinstance(event, self.stage.consumes):
@@ -98,7 +141,8 @@ class RunStage:
                 # sweeper takes the document up once its lease runs out.
                 log.info("another worker holds this document", extra=context)
                 return
-            outcome = self._runner.run(document.id, self._steps(self.stage))
+            with stopping_when_settled(self._runner, document.id, self._cancel_poll_seconds):
+                outcome = self._runner.run(document.id, self._steps(self.stage))
         if isinstance(outcome, Err):
             log.warning(outcome.error.message, extra=context)
             return

@@ -74,8 +74,11 @@ class JobRunner:
         metrics: Metrics | None = None,
         deadlines: StepDeadlines | None = None,
         tracer: Tracer | None = None,
+        actor: str | None = None,
     ) -> None:
         self._status = status_service
+        # Who the status history names for this runner's changes: the worker's identity.
+        self._actor = actor
         self._clock = clock
         self._metrics = metrics or NoMetrics()
         # Every step runs under its deadline; a stop request (cancel) reaches it through here.
@@ -138,6 +141,8 @@ class JobRunner:
                         chunk_count=0 if starting_afresh else None,
                         metadata=carried if starting_afresh else None,
                         expected_version=context.document.version,
+                        actor=self._actor,
+                        step=step.label,
                     ),
                 )
                 if isinstance(moved, Err):
@@ -148,8 +153,9 @@ class JobRunner:
                         document_id, step.label, functools.partial(step.run, context)
                     )
                 except Exception as exc:  # a step's failure must end as a status, never a crash
-                    self._metrics.step_finished(step.label, self._clock() - started, failed=True)
-                    return self._fail(context, progress.fail(step.label), step.label, exc)
+                    elapsed = self._clock() - started
+                    self._metrics.step_finished(step.label, elapsed, failed=True)
+                    return self._fail(context, progress.fail(step.label), step.label, exc, elapsed)
                 elapsed = self._clock() - started
                 self._metrics.step_finished(step.label, elapsed, failed=False)
                 seconds[step.label] = round(elapsed, 6)
@@ -177,6 +183,9 @@ class JobRunner:
                 chunk_count=context.chunk_count,
                 metadata=metadata,
                 expected_version=context.document.version,
+                actor=self._actor,
+                step=steps[-1].label if steps else None,
+                step_seconds=seconds.get(steps[-1].label) if steps else None,
             ),
         )
         if isinstance(done, Err):
@@ -184,7 +193,12 @@ class JobRunner:
         return Ok(JobOutcome(context.document, context))
 
     def _fail(
-        self, context: JobContext, progress: Progress, label: str, exc: Exception
+        self,
+        context: JobContext,
+        progress: Progress,
+        label: str,
+        exc: Exception,
+        elapsed: float,
     ) -> Result[JobOutcome, Problem]:
         if isinstance(exc, StepLimitExceeded) and exc.step == label:
             reason = f"exceeded its {exc.limit}"
@@ -204,6 +218,9 @@ class JobRunner:
                 progress=progress,
                 error=f"{label} failed: {reason}",
                 expected_version=context.document.version,
+                actor=self._actor,
+                step=label,
+                step_seconds=round(elapsed, 6),
             ),
         )
         if isinstance(failed, Err):

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from application.deadlines import checkpoint
 from application.graph import build_graph
 from application.jobs import JobContext, JobStep, StepFailed
 from application.tracing import current_traceparent
@@ -36,6 +37,8 @@ CHUNKING = "Chunking text"
 EMBEDDING = "Generating embeddings"
 INDEXING = "Indexing to vector store"
 GRAPHING = "Building graph"
+
+EMBEDDING_BATCH = 256
 
 SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".html", ".htm", ".pdf"})
 
@@ -216,7 +219,14 @@ class DocumentSteps:
         if not chunks:
             raise StepFailed("no chunks were stored for the document; retry it")
         context.values["chunks"] = chunks
-        context.values["vectors"] = self._embedder.embed([c.text for c in chunks])
+        vectors: list[tuple[float, ...]] = []
+        # In batches, with a checkpoint between them: a cancel stops a long document here.
+        for start in range(0, len(chunks), EMBEDDING_BATCH):
+            checkpoint()
+            vectors.extend(
+                self._embedder.embed([c.text for c in chunks[start : start + EMBEDDING_BATCH]])
+            )
+        context.values["vectors"] = vectors
         context.metadata["embedding_model"] = self._embedder.name
         context.metadata["embedding_dimensions"] = self._embedder.dimensions
 

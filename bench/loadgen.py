@@ -29,6 +29,7 @@ from bench.services import libpq_url
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.events import DocumentStatusUpdated, encode
+from domain.history import HistoryEntity, StatusHistoryEntry
 from domain.ports import StatusRepository
 from domain.problems import Problem
 from domain.progress import Progress
@@ -312,6 +313,11 @@ class CommitClock(StatusRepository):
 
     def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
         return self._inner.update_workspace_status(change)
+
+    def history(
+        self, entity: HistoryEntity, entity_id: int, *, limit: int, after: int | None = None
+    ) -> list[StatusHistoryEntry]:
+        return self._inner.history(entity, entity_id, limit=limit, after=after)
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:

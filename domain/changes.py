@@ -35,6 +35,11 @@ class _Change(Generic[S]):
     status: S
     retry: bool = False
     expected_version: int | None = None
+    # Recorded in the status history only, never on the entity: who made the change (a
+    # worker's identity, "api" or "user"), and the step it started or ended with its time.
+    actor: str | None = None
+    step: str | None = None
+    step_seconds: float | None = None
 
     @property
     def entity_id(self) -> int:

@@ -14,6 +14,7 @@ from application.tracing import current_traceparent
 from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
 from domain.events import status_event_for
+from domain.history import HistoryEntity, StatusHistoryEntry, recorded_status
 from domain.ports import StatusRepository
 from domain.problems import Problem
 from domain.progress import Progress
@@ -40,6 +41,7 @@ class InMemoryStatusRepository(StatusRepository):
         self._epoch = uuid.uuid4().hex
         self.documents: dict[int, Document] = {}
         self.workspaces: dict[int, Workspace] = {}
+        self._history: dict[tuple[HistoryEntity, int], list[StatusHistoryEntry]] = {}
 
     def epoch(self) -> str:
         return self._epoch
@@ -57,6 +59,7 @@ class InMemoryStatusRepository(StatusRepository):
             )
             self.workspaces[workspace.id] = workspace
             self._record(workspace)
+            self._remember(workspace, None, None)
             return workspace
 
     def add_document(
@@ -83,6 +86,7 @@ class InMemoryStatusRepository(StatusRepository):
             )
             self.documents[document.id] = document
             self._record(document)
+            self._remember(document, None, None)
             return document
 
     def get_document(self, document_id: int) -> Document | None:
@@ -128,7 +132,35 @@ class InMemoryStatusRepository(StatusRepository):
             )
             stored[change.entity_id] = changed
             self._record(changed)
+            self._remember(changed, getattr(current, change.status_field).value, change)
             return Ok(changed)
+
+    def history(
+        self, entity: HistoryEntity, entity_id: int, *, limit: int, after: int | None = None
+    ) -> list[StatusHistoryEntry]:
+        with self._lock:
+            entries = list(self._history.get((entity, entity_id), ()))
+        return [e for e in entries if after is None or e.position > after][:limit]
+
+    def _remember(
+        self, entity: Document | Workspace, before: str | None, change: StatusChange | None
+    ) -> None:
+        kind, status, noted = recorded_status(entity)
+        self._history.setdefault((kind, entity.id), []).append(
+            StatusHistoryEntry(
+                entity=kind,
+                entity_id=entity.id,
+                at=entity.updated_at,
+                from_status=before,
+                to_status=status,
+                version=entity.version,
+                position=entity.position,
+                actor=None if change is None else change.actor,
+                step=None if change is None else change.step,
+                step_seconds=None if change is None else change.step_seconds,
+                error=noted,
+            )
+        )
 
     def _record(self, entity: Document | Workspace) -> None:
         if self._outbox is not None:

@@ -217,6 +217,35 @@ class OutboxRecord(Record):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class StatusHistoryRecord(Record):
+    """One status change (or creation) of a document or workspace, written in its transaction.
+
+    The status it came from is not stored: it is the previous entry's ``to_status``.
+    """
+
+    __tablename__ = "status_history"
+    __table_args__ = (
+        Index(
+            "ix_status_history_entity_type_entity_id_position",
+            "entity_type",
+            "entity_id",
+            "position",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    entity_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    to_status: Mapped[str] = mapped_column(String(20), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    step: Mapped[str | None] = mapped_column(String(100))
+    step_seconds: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = _timestamp()
+
+
 installation = cast(Table, InstallationRecord.__table__)
 users = cast(Table, UserRecord.__table__)
 workspaces = cast(Table, WorkspaceRecord.__table__)
@@ -225,6 +254,7 @@ rag_configs = cast(Table, RagConfigRecord.__table__)
 default_rag_configs = cast(Table, DefaultRagConfigRecord.__table__)
 chunks = cast(Table, ChunkRecord.__table__)
 outbox = cast(Table, OutboxRecord.__table__)
+status_history = cast(Table, StatusHistoryRecord.__table__)
 
 
 def utc(moment: datetime) -> datetime:

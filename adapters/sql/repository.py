@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -31,9 +32,11 @@ from adapters.sql.records import (
     documents,
     installation,
     outbox,
+    status_history,
     to_document,
     to_workspace,
     users,
+    utc,
     workspaces,
 )
 from adapters.sql.sessions import SessionSource, transaction
@@ -41,6 +44,7 @@ from application.tracing import current_traceparent
 from domain.changes import DocumentStatusChange, StatusChange, WorkspaceStatusChange
 from domain.entities import FIRST_VERSION, Document, Workspace
 from domain.events import encode, entity_key, status_event_for
+from domain.history import HistoryEntity, StatusHistoryEntry, recorded_status
 from domain.ports import StatusRepository
 from domain.problems import Problem
 from domain.progress import Progress
@@ -117,6 +121,7 @@ class SqlStatusRepository(StatusRepository):
             _took_position(connection, row)
             workspace = to_workspace(row._mapping)
             self._record_event(session, workspace, now)
+            _record_history(connection, workspace, None)
         return workspace
 
     def add_document(
@@ -154,6 +159,7 @@ class SqlStatusRepository(StatusRepository):
             _took_position(connection, row)
             document = to_document(row._mapping)
             self._record_event(session, document, now)
+            _record_history(connection, document, None)
         return document
 
     def get_document(self, document_id: int) -> Document | None:
@@ -197,7 +203,38 @@ class SqlStatusRepository(StatusRepository):
                 return row
             entity = to_entity(row.value._mapping)
             self._record_event(connection, entity, now)
+            _record_history(connection, entity, change)
         return Ok(entity)
+
+    def history(
+        self, entity: HistoryEntity, entity_id: int, *, limit: int, after: int | None = None
+    ) -> list[StatusHistoryEntry]:
+        with transaction(self._source) as session:
+            rows = session.execute(
+                _history_page(),
+                {
+                    "entity_type": entity.value,
+                    "entity_id": entity_id,
+                    "after": -1 if after is None else after,
+                    "limit": limit,
+                },
+            ).all()
+        return [
+            StatusHistoryEntry(
+                entity=entity,
+                entity_id=entity_id,
+                at=utc(row.at),
+                from_status=row.from_status,
+                to_status=row.to_status,
+                version=row.version,
+                position=row.position,
+                actor=row.actor,
+                step=row.step,
+                step_seconds=row.step_seconds,
+                error=row.error,
+            )
+            for row in rows
+        ]
 
     @contextmanager
     def _status_connection(self) -> Iterator[Connection]:
@@ -243,6 +280,61 @@ class SqlStatusRepository(StatusRepository):
 @cache
 def _outbox_insert() -> Insert:
     return insert(outbox)
+
+
+@cache
+def _history_insert() -> Insert:
+    return insert(status_history)
+
+
+def _record_history(
+    connection: Connection, entity: Document | Workspace, change: StatusChange | None
+) -> None:
+    """Keep ``entity``'s new status in its history, in the transaction that stored it.
+
+    A second small ``INSERT`` on the open connection: the status ``UPDATE`` stays the one
+    statement built per shape, and the history costs one more round trip per change.
+    """
+    kind, status, noted = recorded_status(entity)
+    connection.execute(
+        _history_insert(),
+        {
+            "entity_type": kind.value,
+            "entity_id": entity.id,
+            "to_status": status,
+            "version": entity.version,
+            "position": entity.position,
+            "actor": None if change is None else change.actor,
+            "step": None if change is None else change.step,
+            "step_seconds": None if change is None else change.step_seconds,
+            "error": noted,
+            "at": entity.updated_at,
+        },
+    )
+
+
+@cache
+def _history_page() -> Select[Any]:
+    """A page of one entity's history; each entry's former status is its predecessor's."""
+    entries = (
+        select(
+            *status_history.c,
+            func.lag(status_history.c.to_status)
+            .over(order_by=status_history.c.position)
+            .label("from_status"),
+        )
+        .where(
+            status_history.c.entity_type == bindparam("entity_type"),
+            status_history.c.entity_id == bindparam("entity_id"),
+        )
+        .subquery()
+    )
+    return (
+        select(entries)
+        .where(entries.c.position > bindparam("after"))
+        .order_by(entries.c.position)
+        .limit(bindparam("limit"))
+    )
 
 
 @cache

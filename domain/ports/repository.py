@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, RagConfig, Workspace
+from domain.history import HistoryEntity, StatusHistoryEntry
 from domain.problems import Problem
 from domain.progress import Progress
 from domain.result import Result
@@ -69,6 +70,16 @@ class StatusRepository(ABC):
     @abstractmethod
     def update_workspace_status(self, change: WorkspaceStatusChange) -> Result[Workspace, Problem]:
         """Apply ``change`` to its workspace: the changed workspace, or why it was refused."""
+
+    @abstractmethod
+    def history(
+        self, entity: HistoryEntity, entity_id: int, *, limit: int, after: int | None = None
+    ) -> list[StatusHistoryEntry]:
+        """Up to ``limit`` entries of the entity's status history after position ``after``.
+
+        Every creation and every applied change is kept, in the transaction that stores it,
+        oldest first; a refused change leaves none.
+        """
 
 
 class RagConfigs(ABC):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -17,6 +17,7 @@ from application.tokens import TokenClaims, TokenVerifier
 from application.workspaces import Workspaces
 from domain.entities import Document
 from domain.feed import PageKey, Scope, StatusFilter, WorkspaceDocumentsScope, WorkspacesScope
+from domain.history import StatusHistoryEntry
 from domain.ports import ChangeFeed
 from domain.result import Err, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
@@ -30,7 +31,11 @@ from entrypoints.server.params import (
     path_id,
     text_field,
 )
-from entrypoints.server.representation import document_json, workspace_json
+from entrypoints.server.representation import (
+    document_json,
+    history_entry_json,
+    workspace_json,
+)
 from entrypoints.server.uploads import receive_upload
 
 DEFAULT_PAGE_SIZE = 50
@@ -93,6 +98,18 @@ class Api:
                 _op("provision a failed workspace again", "Workspace", 404, 409, 503, status=202),
             ),
             route(
+                f"{workspace}/cancel",
+                self.cancel_workspace,
+                "POST",
+                _op("cancel a provisioning workspace: it ends in error", "Workspace", 404, 409),
+            ),
+            route(
+                f"{workspace}/history",
+                self.workspace_history,
+                "GET",
+                _op("every status change of one workspace, oldest first", "History", 400, 404),
+            ),
+            route(
                 f"{workspace}/documents",
                 self.upload_document,
                 "POST",
@@ -123,6 +140,23 @@ class Api:
                 self.retry_document,
                 "POST",
                 _op("process a failed document again", "Document", 404, 409, 503, status=202),
+            ),
+            route(
+                f"{document}/cancel",
+                self.cancel_document,
+                "POST",
+                _op(
+                    "cancel a pending or processing document: it ends failed, its work stops",
+                    "Document",
+                    404,
+                    409,
+                ),
+            ),
+            route(
+                f"{document}/history",
+                self.document_history,
+                "GET",
+                _op("every status change of one document, oldest first", "History", 400, 404),
             ),
         ]
 
@@ -232,6 +266,59 @@ class Api:
         )
         return JSONResponse(document_json(_value(retried)), status_code=202)
 
+    async def cancel_document(self, request: Request, claims: TokenClaims) -> Response:
+        document_id = path_id(request, "document_id")
+        documents = self._documents
+        cancelled = await run_in_threadpool(
+            lambda: documents.cancel(user_id=claims.user_id, document_id=document_id)
+        )
+        return JSONResponse(document_json(_value(cancelled)))
+
+    async def cancel_workspace(self, request: Request, claims: TokenClaims) -> Response:
+        workspace_id = path_id(request, "workspace_id")
+        workspaces = self._workspaces
+        cancelled = await run_in_threadpool(
+            lambda: workspaces.cancel(user_id=claims.user_id, workspace_id=workspace_id)
+        )
+        return JSONResponse(workspace_json(_value(cancelled)))
+
+    async def document_history(self, request: Request, claims: TokenClaims) -> Response:
+        document_id = path_id(request, "document_id")
+        documents = self._documents
+        return await _history_page(
+            request,
+            lambda limit, after: documents.history(
+                user_id=claims.user_id, document_id=document_id, limit=limit, after=after
+            ),
+        )
+
+    async def workspace_history(self, request: Request, claims: TokenClaims) -> Response:
+        workspace_id = path_id(request, "workspace_id")
+        workspaces = self._workspaces
+        return await _history_page(
+            request,
+            lambda limit, after: workspaces.history(
+                user_id=claims.user_id, workspace_id=workspace_id, limit=limit, after=after
+            ),
+        )
+
+
+HistoryRead = Callable[[int, int | None], Result[Sequence[StatusHistoryEntry], Problem]]
+
+
+async def _history_page(request: Request, read: HistoryRead) -> Response:
+    """``{"history": [...], "next": link or null}``: one page of what ``read`` finds."""
+    query = ListQuery.parse(request.query_params, None)
+    after = None if query.after is None else query.after.after_id
+    # One entry past the page tells whether another follows.
+    entries = _value(await run_in_threadpool(lambda: read(query.limit + 1, after)))
+    page = entries[: query.limit]
+    following = None
+    if len(entries) > query.limit:
+        parameters = {"limit": str(query.limit), "after": str(page[-1].position)}
+        following = f"{request.url.path}?{urlencode(parameters)}"
+    return JSONResponse({"history": [history_entry_json(e) for e in page], "next": following})
+
 
 @dataclass(frozen=True, slots=True)
 class ListQuery:
@@ -245,10 +332,14 @@ class ListQuery:
     def parse(
         cls,
         params: Mapping[str, str],
-        statuses: type[DocumentProcessingStatus] | type[WorkspaceStatus],
+        statuses: type[DocumentProcessingStatus] | type[WorkspaceStatus] | None,
     ) -> ListQuery:
-        """The query ``params`` ask for; a bad value is a 400 naming the parameter."""
-        unknown = sorted(set(params) - {"limit", "after", "status"})
+        """The query ``params`` ask for; a bad value is a 400 naming the parameter.
+
+        With ``statuses`` ``None`` the list has no status filter.
+        """
+        known = {"limit", "after"} | ({"status"} if statuses is not None else set())
+        unknown = sorted(set(params) - known)
         if unknown:
             raise _bad_parameter(unknown[0][:40], "is not a parameter of this list")
         limit = DEFAULT_PAGE_SIZE
@@ -264,7 +355,7 @@ class ListQuery:
                 raise _bad_parameter("after", "must be the 'next' key of a previous page")
             after = PageKey(int(raw))
         status: StatusFilter = None
-        if "status" in params:
+        if "status" in params and statuses is not None:
             try:
                 status = statuses(params["status"])
             except ValueError:

@@ -103,6 +103,29 @@ SCHEMAS: dict[str, Any] = {
         "required": ["documents"],
         "properties": {"documents": {"type": "array", "items": _ref("Document")}},
     },
+    "HistoryEntry": {
+        "type": "object",
+        "required": ["at", "from_status", "to_status", "version", "position"],
+        "properties": {
+            "at": _TIMESTAMP,
+            "from_status": {"type": ["string", "null"]},
+            "to_status": {"type": "string"},
+            "version": {"type": "integer"},
+            "position": {"type": "integer"},
+            "actor": {"type": ["string", "null"], "description": "a worker's identity, or user"},
+            "step": {"type": ["string", "null"]},
+            "step_seconds": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+        },
+    },
+    "History": {
+        "type": "object",
+        "required": ["history", "next"],
+        "properties": {
+            "history": {"type": "array", "items": _ref("HistoryEntry")},
+            "next": {"type": ["string", "null"]},
+        },
+    },
     "Session": {
         "type": "object",
         "required": ["user_id", "expires_at"],

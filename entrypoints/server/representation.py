@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.entities import Document, Workspace
+from domain.history import StatusHistoryEntry
 
 
 def document_json(document: Document) -> dict[str, Any]:
@@ -36,4 +37,18 @@ def workspace_json(workspace: Workspace) -> dict[str, Any]:
         "position": workspace.position,
         "created_at": workspace.created_at.isoformat(),
         "updated_at": workspace.updated_at.isoformat(),
+    }
+
+
+def history_entry_json(entry: StatusHistoryEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at.isoformat(),
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "version": entry.version,
+        "position": entry.position,
+        "actor": entry.actor,
+        "step": entry.step,
+        "step_seconds": entry.step_seconds,
+        "error": entry.error,
     }

@@ -241,6 +241,7 @@ function renderWorkspaceDetail(workspace) {
     workspace.status_message ?? (workspace.status === "provisioning" ? "Preparing the workspace…" : "");
   $("workspace-badge").replaceChildren(badge(workspace.status));
   $("workspace-retry").hidden = workspace.status !== "error";
+  $("workspace-cancel").hidden = workspace.status !== "provisioning";
   const ready = workspace.status === "ready";
   $("file-input").disabled = !ready;
   $("dropzone").classList.toggle("disabled", !ready);
@@ -284,6 +285,11 @@ function documentCard(document) {
     retry.addEventListener("click", () => retryDocument(document.id, retry));
     side.append(retry);
   }
+  if (document.processing_status === "pending" || document.processing_status === "processing") {
+    const cancel = el("button", { class: "button small cancel", type: "button", text: "Cancel" });
+    cancel.addEventListener("click", () => cancelDocument(document.id, cancel));
+    side.append(cancel);
+  }
   const head = el(
     "div",
     { class: "document-head" },
@@ -311,8 +317,64 @@ function documentCard(document) {
   if (document.processing_status === "failed" && document.processing_error) {
     parts.push(el("p", { class: "document-error", role: "alert", text: document.processing_error }));
   }
+  parts.push(historyPanel(document.id));
   card.replaceChildren(...parts);
   return card;
+}
+
+// Documents whose timeline is open: it stays open, and is read again, as the card updates.
+const openHistories = new Set();
+
+function historyPanel(documentId) {
+  const list = el("ol", { class: "history", "aria-label": "Status history" });
+  const panel = el(
+    "details",
+    { class: "document-history" },
+    el("summary", { text: "History" }),
+    list,
+  );
+  panel.open = openHistories.has(documentId);
+  panel.addEventListener("toggle", () => {
+    if (panel.open) {
+      openHistories.add(documentId);
+      loadHistory(documentId, list);
+    } else {
+      openHistories.delete(documentId);
+    }
+  });
+  if (panel.open) loadHistory(documentId, list);
+  return panel;
+}
+
+async function loadHistory(documentId, list) {
+  const entries = [];
+  let next = `/api/documents/${documentId}/history?limit=200`;
+  try {
+    while (next) {
+      const page = await api(next);
+      entries.push(...page.history);
+      next = page.next;
+    }
+  } catch (error) {
+    list.replaceChildren(el("li", { class: "history-entry", text: `Could not load: ${error.message}` }));
+    return;
+  }
+  list.replaceChildren(
+    ...entries.map((entry) =>
+      el(
+        "li",
+        { class: "history-entry", "data-status": entry.to_status },
+        el("time", { datetime: entry.at, text: new Date(entry.at).toLocaleTimeString() }),
+        el("span", { class: "history-status", text: entry.to_status }),
+        el("span", { class: "history-step", text: entry.step ?? "" }),
+        el("span", {
+          class: "history-duration",
+          text: entry.step_seconds == null ? "" : `${entry.step_seconds.toFixed(2)} s`,
+        }),
+        el("span", { class: "history-error", text: entry.error ?? "" }),
+      ),
+    ),
+  );
 }
 
 // ---- Actions ---------------------------------------------------------------------------------
@@ -360,6 +422,24 @@ async function retryDocument(id, button) {
   }
 }
 
+async function cancelDocument(id, button) {
+  button.disabled = true;
+  try {
+    client.upsertDocument(await api(`/api/documents/${id}/cancel`, { method: "POST" }));
+  } catch (error) {
+    notify(`Could not cancel: ${error.message}`);
+    button.disabled = false;
+  }
+}
+
+async function cancelWorkspace() {
+  try {
+    client.upsertWorkspace(await api(`/api/workspaces/${selectedWorkspace}/cancel`, { method: "POST" }));
+  } catch (error) {
+    notify(`Could not cancel: ${error.message}`);
+  }
+}
+
 async function retryWorkspace() {
   try {
     client.upsertWorkspace(await api(`/api/workspaces/${selectedWorkspace}/retry`, { method: "POST" }));
@@ -376,6 +456,7 @@ function wireUp() {
   $("sign-out").addEventListener("click", () => signOut());
   $("workspace-form").addEventListener("submit", createWorkspace);
   $("workspace-retry").addEventListener("click", retryWorkspace);
+  $("workspace-cancel").addEventListener("click", cancelWorkspace);
   $("document-more").addEventListener("click", loadMore);
   $("file-input").addEventListener("change", (event) => {
     const files = [...event.target.files];

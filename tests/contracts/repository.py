@@ -14,6 +14,7 @@ import pytest
 
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Chunk, Document, RagConfig, Workspace
+from domain.history import HistoryEntity
 from domain.ports import RagConfigs, StatusRepository
 from domain.ports.processing import ChunkIndex
 from domain.problems import Problem, ProblemKind
@@ -145,6 +146,72 @@ class StatusRepositoryContract:
         assert document.progress == Progress.plan(PLAN)
         assert (document.filename, document.workspace_id) == ("report.pdf", workspace.id)
         assert repository.get_document(document.id) == document
+
+    def test_every_creation_and_applied_change_is_kept_in_the_history(
+        self, repository: StatusRepository
+    ) -> None:
+        workspace = new_workspace(repository)
+        document = new_document(repository, workspace, "report.pdf")
+        begun = changed_document(
+            repository, document.id, D.PROCESSING, actor="worker-a", step="Parsing"
+        )
+        refused_document(repository, document.id, D.PENDING)
+        failed = changed_document(
+            repository,
+            document.id,
+            D.FAILED,
+            error="Parsing failed: bad file",
+            actor="worker-a",
+            step="Parsing",
+            step_seconds=1.25,
+            expected_version=begun.version,
+        )
+        history = repository.history(HistoryEntity.DOCUMENT, document.id, limit=10)
+        assert [(e.from_status, e.to_status, e.version) for e in history] == [
+            (None, "pending", 1),
+            ("pending", "processing", 2),
+            ("processing", "failed", 3),
+        ]
+        assert [e.position for e in history] == [
+            document.position,
+            begun.position,
+            failed.position,
+        ]
+        last = history[-1]
+        assert (last.actor, last.step, last.step_seconds, last.error) == (
+            "worker-a",
+            "Parsing",
+            1.25,
+            "Parsing failed: bad file",
+        )
+        assert last.at == failed.updated_at
+        assert all(e.entity_id == document.id for e in history)
+        # The workspace keeps its own, apart from its documents'.
+        repository.update_workspace_status(
+            WorkspaceStatusChange(workspace_id=workspace.id, status=W.ERROR, message="no")
+        ).unwrap()
+        kept = repository.history(HistoryEntity.WORKSPACE, workspace.id, limit=10)
+        assert [(e.from_status, e.to_status, e.error) for e in kept] == [
+            (None, "provisioning", None),
+            ("provisioning", "error", "no"),
+        ]
+
+    def test_the_history_pages_by_position(self, repository: StatusRepository) -> None:
+        workspace = new_workspace(repository)
+        document = new_document(repository, workspace, "a.txt")
+        for _ in range(4):
+            changed_document(repository, document.id, D.PROCESSING)
+        first = repository.history(HistoryEntity.DOCUMENT, document.id, limit=2)
+        second = repository.history(
+            HistoryEntity.DOCUMENT, document.id, limit=2, after=first[-1].position
+        )
+        rest = repository.history(
+            HistoryEntity.DOCUMENT, document.id, limit=2, after=second[-1].position
+        )
+        assert [e.version for e in first + second + rest] == [1, 2, 3, 4, 5]
+        # Each page's first entry still names the status it came from.
+        assert second[0].from_status == "processing"
+        assert repository.history(HistoryEntity.DOCUMENT, document.id + 999, limit=5) == []
 
     def test_ids_are_distinct(self, repository: StatusRepository) -> None:
         workspace = new_workspace(repository)

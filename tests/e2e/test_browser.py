@@ -234,3 +234,34 @@ def test_without_websockets_the_page_falls_back_to_server_sent_events(
     statuses = [status for status, _, _ in page.evaluate("() => window.cardHistory['notes.md']")]
     assert "processing" in statuses
     assert statuses[-1] == "ready"
+
+
+def test_cancel_on_a_processing_document_ends_it_and_its_timeline_shows_why(
+    make_server: Callable[..., ServerProcess], new_user: Callable[[], int], page: Page
+) -> None:
+    server = make_server(args=["--step-delay", "1.0"])
+    page.goto(f"{server.base_url}/#token={server.token(new_user())}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    page.fill("#workspace-name", "Cancelling")
+    page.click("#workspace-form button[type=submit]")
+    expect(page.locator("#workspace-badge .badge")).to_have_attribute("data-status", "ready")
+
+    _upload(page, "slow-notes.md", "text/markdown", GOOD_TEXT)
+    card = page.locator(".document", has_text="slow-notes.md")
+    expect(card).to_have_attribute("data-status", "processing")
+    card.locator("button.cancel").click()
+    expect(card).to_have_attribute("data-status", "failed")
+    expect(card.locator(".document-error")).to_have_text("cancelled by user")
+    expect(card.locator("button.cancel")).to_have_count(0)
+    expect(card.locator("button.retry")).to_be_visible()
+
+    card.locator(".document-history summary").click()
+    entries = card.locator(".history-entry")
+    expect(entries.last).to_have_attribute("data-status", "failed")
+    expect(entries.last.locator(".history-error")).to_have_text("cancelled by user")
+    expect(entries.first).to_have_attribute("data-status", "pending")
+    # The worker writes nothing after the cancel: the card stays as it is.
+    version = card.get_attribute("data-version")
+    page.wait_for_timeout(2500)
+    expect(card).to_have_attribute("data-version", version or "")
+    expect(card).to_have_attribute("data-status", "failed")
