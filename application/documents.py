@@ -17,6 +17,7 @@ from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from domain.timing import SIZE_KEY
 
 MAX_FILENAME_LENGTH = 255
 
@@ -86,7 +87,7 @@ class Documents:
         # The key never contains the user's file name, so it cannot climb out of storage.
         storage_key = f"{workspace.id}/{uuid.uuid4().hex}{extension}"
         try:
-            self._storage.save(storage_key, content, max_bytes=self._max_upload_bytes)
+            size = self._storage.save(storage_key, content, max_bytes=self._max_upload_bytes)
         except FileTooLarge:
             return Err(
                 Problem(
@@ -100,6 +101,8 @@ class Documents:
             filename=name,
             storage_key=storage_key,
             progress=Progress.plan(self._plan_for(workspace)),
+            # The size scales the estimate of how long its steps will take.
+            metadata={SIZE_KEY: size},
         )
         self._status.announce(document)
         return self._request_processing(document)

@@ -15,9 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from application.deadlines import StepDeadlines
+from application.eta import EtaEstimator, utc_now
 from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
 from domain.changes import DocumentStatusChange
@@ -28,6 +30,7 @@ from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus
+from domain.timing import ETA_KEY, SIZE_KEY, size_of
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,14 @@ class JobRunner:
         clock: Callable[[], float] = time.perf_counter,
         metrics: Metrics | None = None,
         deadlines: StepDeadlines | None = None,
+        estimator: EtaEstimator | None = None,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._status = status_service
         self._clock = clock
+        # Wall-clock time for the steps' recorded start and end; ``clock`` measures durations.
+        self._now = now
+        self._estimator = estimator
         self._metrics = metrics or NoMetrics()
         # Every step runs under its deadline; a stop request (cancel) reaches it through here.
         self.deadlines = deadlines or StepDeadlines()
@@ -116,13 +124,18 @@ class JobRunner:
             return Ok(JobOutcome(document, context, skipped=True))
 
         # A pending document starts a new attempt (first upload, or a retry): nothing an
-        # earlier attempt recorded (its counts, timings, recoveries) carries over.
+        # earlier attempt recorded (its counts, timings, recoveries) carries over, only what
+        # the upload recorded (its size).
         fresh = document.processing_status is DocumentProcessingStatus.PENDING
-        carried: dict[str, Any] = {} if fresh else dict(document.metadata)
+        carried = {
+            key: value
+            for key, value in document.metadata.items()
+            if key != ETA_KEY and (key == SIZE_KEY or not fresh)
+        }
         progress = document.progress
         seconds = dict(carried.get("step_seconds", {}))
         for number, step in enumerate(steps):
-            progress = progress.begin(step.label)
+            progress = progress.begin(step.label, at=self._now())
             starting_afresh = fresh and number == 0
             moved = self._move(
                 context,
@@ -131,7 +144,9 @@ class JobRunner:
                     status=DocumentProcessingStatus.PROCESSING,
                     progress=progress,
                     chunk_count=0 if starting_afresh else None,
-                    metadata=carried if starting_afresh else None,
+                    metadata=self._with_eta(
+                        carried if starting_afresh else context.document.metadata, progress
+                    ),
                     expected_version=context.document.version,
                 ),
             )
@@ -142,11 +157,12 @@ class JobRunner:
                 self.deadlines.run(document_id, step.label, functools.partial(step.run, context))
             except Exception as exc:  # a step's failure must end as a status, never a crash
                 self._metrics.step_finished(step.label, self._clock() - started, failed=True)
-                return self._fail(context, progress.fail(step.label), step.label, exc)
+                failed = progress.fail(step.label, at=self._now())
+                return self._fail(context, failed, step.label, exc)
             elapsed = self._clock() - started
             self._metrics.step_finished(step.label, elapsed, failed=False)
             seconds[step.label] = round(elapsed, 6)
-            progress = progress.complete(step.label)
+            progress = progress.complete(step.label, at=self._now())
 
         metadata = {
             **carried,
@@ -161,6 +177,8 @@ class JobRunner:
             if progress.is_complete
             else DocumentProcessingStatus.PROCESSING
         )
+        if target is DocumentProcessingStatus.PROCESSING:
+            metadata = self._with_eta(metadata, progress)
         done = self._move(
             context,
             DocumentStatusChange(
@@ -175,6 +193,20 @@ class JobRunner:
         if isinstance(done, Err):
             return done
         return Ok(JobOutcome(context.document, context))
+
+    def _with_eta(self, metadata: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+        """``metadata`` with the estimate of the seconds left once steps stand at ``progress``.
+
+        Made when the change is, and stored with it, so that the event sent now, the outbox's
+        copy and the API's answer after a reload all carry the same estimate.
+        """
+        written = {key: value for key, value in metadata.items() if key != ETA_KEY}
+        if self._estimator is None:
+            return written
+        eta = self._estimator.remaining(progress, size_bytes=size_of(written))
+        if eta is not None:
+            written[ETA_KEY] = eta
+        return written
 
     def _fail(
         self, context: JobContext, progress: Progress, label: str, exc: Exception

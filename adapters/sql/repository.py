@@ -126,6 +126,7 @@ class SqlStatusRepository(StatusRepository):
         filename: str,
         storage_key: str,
         progress: Progress,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Document:
         now = _now()
         with transaction(self._source) as session:
@@ -141,7 +142,7 @@ class SqlStatusRepository(StatusRepository):
                     processing_status=DocumentProcessingStatus.PENDING.value,
                     processing_error=None,
                     chunk_count=0,
-                    metadata={},
+                    metadata=dict(metadata or {}),
                     progress=progress.to_json(),
                     version=FIRST_VERSION,
                     position=_next_position(connection.dialect.name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.entities import Document, Workspace
+from domain.timing import announced_eta
 
 
 def document_json(document: Document) -> dict[str, Any]:
@@ -18,6 +19,7 @@ def document_json(document: Document) -> dict[str, Any]:
         "chunk_count": document.chunk_count,
         "metadata": dict(document.metadata),
         "progress": document.progress.to_json(),
+        "eta_seconds": announced_eta(document),
         "version": document.version,
         "position": document.position,
         "created_at": document.created_at.isoformat(),
