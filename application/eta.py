@@ -64,7 +64,8 @@ class EtaEstimator:
     History is read through ``timings`` at most every ``refresh_seconds`` (ten times as often
     while a step asked about has none yet, so that the first runs count soon); each step keeps
     the latest ``window`` runs. A running step is expected to take the rest of its typical
-    duration, but never less than ``floor_seconds`` (it is still running, after all).
+    duration, but never less than ``floor_seconds`` (it is still running, after all) unless the
+    whole step is expected to take less.
     """
 
     def __init__(
@@ -102,7 +103,8 @@ class EtaEstimator:
             expected = model.seconds(size)
             if step.state is StepState.ACTIVE and step.started_at is not None:
                 elapsed = (now - step.started_at).total_seconds()
-                expected = max(self._floor_seconds, expected - elapsed)
+                # Overdue but still running: a little is left, never nothing or less.
+                expected = max(min(self._floor_seconds, expected), expected - elapsed)
             total += expected
         return round(total, 3)
 

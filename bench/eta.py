@@ -83,22 +83,19 @@ def eta(count: int, log: Any) -> list[Row]:
         if isinstance(created, Err):
             raise RuntimeError(f"workspace refused: {created.error}")
         workspace_id = created.value.id
-        _wait(settled, lambda: services.repository.get_workspace(workspace_id), "ready")
+        _wait(settled, lambda: _is_ready(services.repository.get_workspace(workspace_id)))
         for filename, content in mixed_corpus(count):
             uploaded = services.documents.upload(
                 user_id=ETA_USER_ID, workspace_id=workspace_id, filename=filename, content=[content]
             )
             if isinstance(uploaded, Err):
                 raise RuntimeError(f"upload refused: {uploaded.error}")
-            document = _wait(
-                settled, functools.partial(services.repository.get_document, uploaded.value.id), ""
-            )
-            document_id = document.id
-            with settled:
-                trail = [(at, e) for at, e in heard if e.document_id == document_id]
+            document_id = uploaded.value.id
+            # Until the event that settles it is heard: the trail must end with it.
+            trail = _wait(settled, functools.partial(_settled_trail, heard, document_id))
             samples += _samples_of(filename, len(content), trail)
-            if document.processing_status.value != "ready":
-                log(f"  {filename}: {document.processing_status.value}")
+            if trail[-1][1].status.value != "ready":
+                log(f"  {filename}: {trail[-1][1].status.value}")
     finally:
         stop.set()
         for thread in threads:
@@ -108,19 +105,25 @@ def eta(count: int, log: Any) -> list[Row]:
     return _rows(samples, count, log)
 
 
-def _wait(condition: threading.Condition, read: Any, want: str, timeout: float = 300) -> Any:
-    """The entity ``read`` returns once it is ``want`` (or, with no ``want``, ready or failed)."""
+def _wait(condition: threading.Condition, found: Any, timeout: float = 300) -> Any:
+    """What ``found`` returns, once it returns something (it is asked under ``condition``)."""
     deadline = time.monotonic() + timeout
-    wanted = {want} if want else {"ready", "failed"}
     with condition:
-        while True:
-            entity = read()
-            status = getattr(entity, "processing_status", getattr(entity, "status", None))
-            if entity is not None and status is not None and status.value in wanted:
-                return entity
+        while not (answer := found()):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"not {wanted} after {timeout} s")
+                raise TimeoutError(f"nothing settled after {timeout} s")
             condition.wait(0.05)
+        return answer
+
+
+def _is_ready(workspace: Any) -> bool:
+    return workspace is not None and workspace.status.value == "ready"
+
+
+def _settled_trail(heard: list[tuple[float, Any]], document_id: int) -> list[tuple[float, Any]]:
+    trail = [(at, event) for at, event in heard if event.document_id == document_id]
+    settled = trail and trail[-1][1].status.value in {"ready", "failed"}
+    return trail if settled else []
 
 
 def _samples_of(filename: str, size: int, trail: list[tuple[float, Any]]) -> list[Sample]:

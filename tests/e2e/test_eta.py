@@ -54,10 +54,10 @@ def test_a_processing_document_announces_its_eta_once_similar_documents_finished
 
     processing = [body for body in seen if body["processing_status"] == "processing"]
     assert any(isinstance(body["eta_seconds"], float) for body in processing), processing
-    assert all(b["eta_seconds"] is None or b["eta_seconds"] > 0 for b in processing)
+    assert all(b["eta_seconds"] is None or b["eta_seconds"] >= 0 for b in processing)
     pushed = [frame["eta_seconds"] for frame in frames if frame["status"] == "processing"]
     assert isinstance(pushed[-1], float), pushed
-    assert pushed[-1] > 0
+    assert pushed[-1] >= 0
     assert frames[-1]["eta_seconds"] is None
     # Each number the API showed is one a frame pushed: the same estimate on both paths.
     shown = {body["eta_seconds"] for body in processing if body["eta_seconds"] is not None}

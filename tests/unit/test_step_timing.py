@@ -286,3 +286,23 @@ def test_an_eta_that_is_not_a_sensible_number_is_malformed(bad: bytes) -> None:
     )
     with pytest.raises(MalformedMessage, match="eta_seconds"):
         decode(encode(event).replace(b'"eta_seconds":1.0', b'"eta_seconds":' + bad))
+
+
+def test_a_step_expected_to_be_quicker_than_the_floor_is_not_inflated() -> None:
+    clock = FakeClock()
+    estimator = EtaEstimator(FakeTimings(runs((1000, {"Parsing": 0.01}))), now=clock)
+    running = Progress.plan(["Parsing"]).begin("Parsing", at=START)
+    assert estimator.remaining(running, size_bytes=1000) == 0.01
+    clock.advance(1)
+    assert estimator.remaining(running, size_bytes=1000) == 0.01
+
+
+def test_a_step_without_history_is_looked_for_again_sooner() -> None:
+    clock = FakeClock()
+    timings = FakeTimings([])
+    estimator = EtaEstimator(timings, now=clock, refresh_seconds=5)
+    plan = Progress.plan(["Parsing"])
+    assert estimator.remaining(plan, size_bytes=1000) is None
+    timings.runs = runs((1000, {"Parsing": 2.0}))
+    clock.advance(0.6)  # a tenth of the refresh interval, not all of it
+    assert estimator.remaining(plan, size_bytes=1000) == 2.0
