@@ -14,5 +14,6 @@ class InMemoryStepTimings(StepTimings):
         self._repository = repository
 
     def recent(self, limit: int) -> list[TimedRun]:
-        runs = (TimedRun.from_metadata(d.metadata) for d in self._repository.recently_ready(limit))
+        ready = self._repository.recently_ready(limit)
+        runs = (TimedRun.from_metadata(d.metadata, d.progress) for d in ready)
         return [run for run in runs if run is not None]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.sql.records import documents
 from domain.ports import StepTimings
+from domain.progress import Progress
 from domain.status import DocumentProcessingStatus
 from domain.timing import TimedRun
 
@@ -19,12 +20,18 @@ class SqlStepTimings(StepTimings):
 
     def recent(self, limit: int) -> list[TimedRun]:
         query = (
-            select(documents.c.metadata)
+            select(documents.c.metadata, documents.c.progress)
             .where(documents.c.processing_status == DocumentProcessingStatus.READY.value)
             .order_by(documents.c.position.desc())
             .limit(limit)
         )
         with self._sessions() as session:
-            rows = session.execute(query).scalars().all()
-        runs = (TimedRun.from_metadata(metadata or {}) for metadata in rows)
+            rows = session.execute(query).all()
+        runs = []
+        for metadata, progress in rows:
+            try:
+                steps = Progress.from_json(progress)
+            except ValueError:  # a malformed stored step list: its step_seconds still count
+                steps = None
+            runs.append(TimedRun.from_metadata(metadata or {}, steps))
         return [run for run in runs if run is not None]

@@ -11,6 +11,7 @@ from adapters.memory.timings import InMemoryStepTimings
 from application.eta import EtaEstimator, StepModel
 from application.jobs import JobContext, JobRunner, JobStep
 from application.status_service import StatusService
+from domain.errors import MalformedMessage
 from domain.events import DocumentStatusUpdated, decode, encode
 from domain.ports import StepTimings
 from domain.progress import Progress, StepState
@@ -240,8 +241,8 @@ def test_a_retry_keeps_the_upload_size_but_not_the_old_estimate() -> None:
 # ---- the event field ------------------------------------------------------------------------
 
 
-def test_eta_seconds_round_trips_and_events_without_it_decode() -> None:
-    event = DocumentStatusUpdated(
+def processing_event(eta_seconds: float) -> DocumentStatusUpdated:
+    return DocumentStatusUpdated(
         document_id=1,
         user_id=1,
         workspace_id=1,
@@ -252,8 +253,12 @@ def test_eta_seconds_round_trips_and_events_without_it_decode() -> None:
         metadata={},
         progress=Progress.plan(PLAN),
         version=2,
-        eta_seconds=41.5,
+        eta_seconds=eta_seconds,
     )
+
+
+def test_eta_seconds_round_trips_and_events_without_it_decode() -> None:
+    event = processing_event(41.5)
     decoded = decode(encode(event))
     assert isinstance(decoded, DocumentStatusUpdated)
     assert decoded.eta_seconds == 41.5
@@ -269,23 +274,9 @@ def test_eta_seconds_round_trips_and_events_without_it_decode() -> None:
 
 @pytest.mark.parametrize("bad", [b'"soon"', b"-1", b"true", b"1e400"])
 def test_an_eta_that_is_not_a_sensible_number_is_malformed(bad: bytes) -> None:
-    from domain.errors import MalformedMessage
-
-    event = DocumentStatusUpdated(
-        document_id=1,
-        user_id=1,
-        workspace_id=1,
-        filename="a.txt",
-        status=D.PROCESSING,
-        error=None,
-        chunk_count=0,
-        metadata={},
-        progress=Progress.plan(PLAN),
-        version=2,
-        eta_seconds=1.0,
-    )
+    body = encode(processing_event(1.0)).replace(b'"eta_seconds":1.0', b'"eta_seconds":' + bad)
     with pytest.raises(MalformedMessage, match="eta_seconds"):
-        decode(encode(event).replace(b'"eta_seconds":1.0', b'"eta_seconds":' + bad))
+        decode(body)
 
 
 def test_a_step_expected_to_be_quicker_than_the_floor_is_not_inflated() -> None:
@@ -306,3 +297,17 @@ def test_a_step_without_history_is_looked_for_again_sooner() -> None:
     timings.runs = runs((1000, {"Parsing": 2.0}))
     clock.advance(0.6)  # a tenth of the refresh interval, not all of it
     assert estimator.remaining(plan, size_bytes=1000) == 2.0
+
+
+def test_with_step_times_a_step_counts_the_wait_before_it() -> None:
+    later = START + timedelta(seconds=1)
+    progress = Progress.plan(PLAN).begin("Parsing", at=START).complete("Parsing", at=later)
+    # The next stage's worker took the document 4 s after parsing ended; chunking took 2 s.
+    progress = progress.begin("Chunking text", at=later + timedelta(seconds=4))
+    progress = progress.complete("Chunking text", at=later + timedelta(seconds=6))
+    metadata = {SIZE_KEY: 10, "step_seconds": {"Parsing": 1.0, "Chunking text": 2.0}}
+    assert TimedRun.from_metadata(metadata, progress) == TimedRun(
+        10, {"Parsing": 1.0, "Chunking text": 6.0}
+    )
+    untimed = Progress.plan(PLAN)
+    assert TimedRun.from_metadata(metadata, untimed) == TimedRun(10, metadata["step_seconds"])
