@@ -33,6 +33,7 @@ from adapters.processing.sandboxed_extraction import ExtractionLimits, Sandboxed
 from adapters.settings import Settings
 from application.deadlines import DeadlineGuardedLeases, DeadlinePolicy, StepDeadlines
 from application.documents import Documents
+from application.eta import EtaEstimator
 from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
 from application.metrics import Metrics
@@ -53,6 +54,7 @@ from domain.ports import (
     MessagePublisher,
     RagConfigs,
     StatusRepository,
+    StepTimings,
 )
 from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
@@ -176,6 +178,19 @@ def _sql_feed(database: Any, repository: StatusRepository) -> ChangeFeed:
     from adapters.sql.feed import SqlChangeFeed
 
     return SqlChangeFeed(database.session_factory, epoch=repository.epoch)
+
+
+def _memory_step_timings(repository: StatusRepository) -> StepTimings:
+    from adapters.memory.timings import InMemoryStepTimings
+
+    assert isinstance(repository, InMemoryStatusRepository)
+    return InMemoryStepTimings(repository)
+
+
+def _sql_step_timings(database: Any) -> StepTimings:
+    from adapters.sql.timings import SqlStepTimings
+
+    return SqlStepTimings(database.session_factory)
 
 
 def _sql_rag_configs(database: Any) -> RagConfigs:
@@ -362,6 +377,12 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(_memory_feed, repository),
         sql=providers.Singleton(_sql_feed, database, repository),
     )
+    step_timings: providers.Provider[StepTimings] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(_memory_step_timings, repository),
+        sql=providers.Singleton(_sql_step_timings, database),
+    )
+    eta_estimator = providers.Singleton(EtaEstimator, step_timings)
     storage: providers.Provider[FileStorage] = providers.Selector(
         config.persistence,
         memory=providers.Singleton(InMemoryFileStorage),
@@ -474,6 +495,7 @@ class Container(containers.DeclarativeContainer):
         deadlines=step_deadlines,
         actor=worker_identity,
         tracer=tracer,
+        estimator=eta_estimator,
     )
     # A provider of its own, so that an override can replace the stage hand-off alone.
     hand_off_publisher = providers.Callable(_as_is, publisher)

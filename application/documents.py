@@ -22,6 +22,7 @@ from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from domain.timing import SIZE_KEY
 
 MAX_FILENAME_LENGTH = 255
 CANCELLED = "cancelled by user"
@@ -122,6 +123,8 @@ class Documents:
                 filename=name,
                 storage_key=storage_key,
                 progress=Progress.plan(self._plan_for(workspace)),
+                # The size scales the estimate of how long its steps will take.
+                metadata={SIZE_KEY: stored},
             )
             reservation.keep(stored)
         self._status.announce(document)

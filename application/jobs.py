@@ -15,9 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from application.deadlines import StepDeadlines
+from application.eta import EtaEstimator, utc_now
 from application.metrics import Metrics, NoMetrics
 from application.status_service import StatusService
 from application.tracing import NoTracer, Tracer
@@ -29,6 +31,7 @@ from domain.problems import Problem, ProblemKind
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
 from domain.status import DocumentProcessingStatus
+from domain.timing import ETA_KEY, SIZE_KEY, size_of
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +78,16 @@ class JobRunner:
         deadlines: StepDeadlines | None = None,
         tracer: Tracer | None = None,
         actor: str | None = None,
+        estimator: EtaEstimator | None = None,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._status = status_service
         # Who the status history names for this runner's changes: the worker's identity.
         self._actor = actor
         self._clock = clock
+        # Wall-clock time for the steps' recorded start and end; ``clock`` measures durations.
+        self._now = now
+        self._estimator = estimator
         self._metrics = metrics or NoMetrics()
         # Every step runs under its deadline; a stop request (cancel) reaches it through here.
         self.deadlines = deadlines or StepDeadlines()
@@ -122,15 +130,20 @@ class JobRunner:
             return Ok(JobOutcome(document, context, skipped=True))
 
         # A pending document starts a new attempt (first upload, or a retry): nothing an
-        # earlier attempt recorded (its counts, timings, recoveries) carries over.
+        # earlier attempt recorded (its counts, timings, recoveries) carries over, only what
+        # the upload recorded (its size).
         fresh = document.processing_status is DocumentProcessingStatus.PENDING
-        carried: dict[str, Any] = {} if fresh else dict(document.metadata)
+        carried = {
+            key: value
+            for key, value in document.metadata.items()
+            if key != ETA_KEY and (key == SIZE_KEY or not fresh)
+        }
         progress = document.progress
         seconds = dict(carried.get("step_seconds", {}))
         for number, step in enumerate(steps):
             # A span per step, around its start and its run: the events it causes are its own.
             with self._tracer.span(step.label, attributes={"document_id": document_id}):
-                progress = progress.begin(step.label)
+                progress = progress.begin(step.label, at=self._now())
                 starting_afresh = fresh and number == 0
                 moved = self._move(
                     context,
@@ -139,7 +152,9 @@ class JobRunner:
                         status=DocumentProcessingStatus.PROCESSING,
                         progress=progress,
                         chunk_count=0 if starting_afresh else None,
-                        metadata=carried if starting_afresh else None,
+                        metadata=self._with_eta(
+                            carried if starting_afresh else context.document.metadata, progress
+                        ),
                         expected_version=context.document.version,
                         actor=self._actor,
                         step=step.label,
@@ -155,11 +170,12 @@ class JobRunner:
                 except Exception as exc:  # a step's failure must end as a status, never a crash
                     elapsed = self._clock() - started
                     self._metrics.step_finished(step.label, elapsed, failed=True)
-                    return self._fail(context, progress.fail(step.label), step.label, exc, elapsed)
+                    failed = progress.fail(step.label, at=self._now())
+                    return self._fail(context, failed, step.label, exc, elapsed)
                 elapsed = self._clock() - started
                 self._metrics.step_finished(step.label, elapsed, failed=False)
                 seconds[step.label] = round(elapsed, 6)
-                progress = progress.complete(step.label)
+                progress = progress.complete(step.label, at=self._now())
 
         metadata = {
             **carried,
@@ -174,6 +190,8 @@ class JobRunner:
             if progress.is_complete
             else DocumentProcessingStatus.PROCESSING
         )
+        if target is DocumentProcessingStatus.PROCESSING:
+            metadata = self._with_eta(metadata, progress)
         done = self._move(
             context,
             DocumentStatusChange(
@@ -191,6 +209,20 @@ class JobRunner:
         if isinstance(done, Err):
             return done
         return Ok(JobOutcome(context.document, context))
+
+    def _with_eta(self, metadata: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+        """``metadata`` with the estimate of the seconds left once steps stand at ``progress``.
+
+        Made when the change is, and stored with it, so that the event sent now, the outbox's
+        copy and the API's answer after a reload all carry the same estimate.
+        """
+        written = {key: value for key, value in metadata.items() if key != ETA_KEY}
+        if self._estimator is None:
+            return written
+        eta = self._estimator.remaining(progress, size_bytes=size_of(written))
+        if eta is not None:
+            written[ETA_KEY] = eta
+        return written
 
     def _fail(
         self,

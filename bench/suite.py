@@ -17,6 +17,7 @@ import psycopg
 from adapters.auth.jwt_tokens import JwtIssuer
 from bench import processes
 from bench.adversarial import adversarial
+from bench.eta import eta
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
 from bench.reconnect import reconnect
@@ -53,6 +54,7 @@ class Sizes:
     reconnect_missed: int = 100
     reconnect_rounds: int = 200
     storm_sockets: int = 1_000
+    eta_documents: int = 80
 
     @classmethod
     def full(cls, max_sockets: int) -> Sizes:
@@ -85,6 +87,7 @@ class Sizes:
             reconnect_missed=10,
             reconnect_rounds=5,
             storm_sockets=20,
+            eta_documents=10,
         )
 
 
@@ -799,4 +802,5 @@ BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
     "workers": lambda context, transports: workers(context),
     "adversarial": lambda context, transports: adversarial(*context.sizes.adversarial_text),
     "reconnect": lambda context, transports: reconnect(context),
+    "eta": lambda context, transports: eta(context.sizes.eta_documents, context.log),
 }

@@ -27,6 +27,7 @@ from domain.errors import MalformedMessage
 from domain.jsontext import JsonRefused, is_utf8, parse_json
 from domain.progress import Progress
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
+from domain.timing import announced_eta
 
 SCHEMA_VERSION = 1
 MAX_BODY_BYTES = 1024 * 1024
@@ -103,6 +104,8 @@ class DocumentStatusUpdated(Event):
     version: int
     # Added after the first schema: events sent before it decode with NO_POSITION.
     position: int = NO_POSITION
+    # Added later: the estimated seconds left while processing, null when there is no estimate.
+    eta_seconds: float | None = None
 
     @classmethod
     def of(cls, document: Document, *, traceparent: str | None = None) -> DocumentStatusUpdated:
@@ -119,6 +122,7 @@ class DocumentStatusUpdated(Event):
             progress=document.progress,
             version=document.version,
             position=document.position,
+            eta_seconds=announced_eta(document),
         )
 
 
@@ -387,11 +391,21 @@ def _from_json(hint: object, raw: object, name: str) -> object:
         expected = origin or hint
         if expected is int:
             _check_int(raw, name)
+        if expected is float:
+            return _checked_float(raw)
         if isinstance(expected, type) and expected is not int and not isinstance(raw, expected):
             raise TypeError(f"expected {expected.__name__}")
     except (TypeError, ValueError) as exc:
         raise MalformedMessage(f"field '{name}': {exc} (got {raw!r})") from None
     return raw
+
+
+def _checked_float(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise TypeError("expected a number")
+    if not 0 <= raw < MAX_ID:  # also refuses NaN, which compares false with everything
+        raise ValueError("expected a finite number that is not negative")
+    return float(raw)
 
 
 def _check_int(raw: object, name: str) -> None:

@@ -44,7 +44,11 @@ def _enum(enum: type[Enum]) -> Schema:
 def _progress() -> Schema:
     step = object_schema(Step)
     step["properties"]["completed"] = {"type": "boolean"}
-    step["required"] = sorted([*step["required"], "completed"])
+    # A step's times are sent once known, and left out (never null) until then.
+    times = ("started_at", "finished_at")
+    for name in times:
+        step["properties"][name] = {"type": "string", "format": "date-time"}
+    step["required"] = sorted({*step["required"], "completed"} - set(times))
     return {"type": "array", "items": step, "description": "The job's steps, in order."}
 
 
@@ -143,9 +147,19 @@ def envelope_schema(event_type: type[Event]) -> Schema:
 _HIDDEN_FIELDS: dict[type, frozenset[str]] = {Document: frozenset({"storage_key"})}
 
 
+# Values the API and snapshot frames show beside an entity's fields, derived from them.
+_DERIVED_FIELDS: dict[type, dict[str, Schema]] = {
+    Document: {"eta_seconds": type_schema(float | None)},
+}
+
+
 def entity_schema(cls: type) -> Schema:
     """An entity as ``representation.py`` shows it in the API and in snapshot frames."""
-    return object_schema(cls, exclude=_HIDDEN_FIELDS.get(cls, frozenset()))
+    schema = object_schema(cls, exclude=_HIDDEN_FIELDS.get(cls, frozenset()))
+    derived = _DERIVED_FIELDS.get(cls, {})
+    schema["properties"].update(derived)
+    schema["required"] = sorted([*schema["required"], *derived])
+    return schema
 
 
 @dataclass(frozen=True)

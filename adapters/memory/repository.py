@@ -6,8 +6,9 @@ import dataclasses
 import itertools
 import threading
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.memory.outbox import InMemoryOutbox
 from application.tracing import current_traceparent
@@ -19,6 +20,7 @@ from domain.ports import StatusRepository
 from domain.problems import Problem
 from domain.progress import Progress
 from domain.result import Err, Ok, Result
+from domain.status import DocumentProcessingStatus
 
 E = TypeVar("E", Document, Workspace)
 
@@ -70,6 +72,7 @@ class InMemoryStatusRepository(StatusRepository):
         filename: str,
         storage_key: str,
         progress: Progress,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Document:
         with self._lock:
             now = _now()
@@ -79,6 +82,7 @@ class InMemoryStatusRepository(StatusRepository):
                 workspace_id=workspace_id,
                 filename=filename,
                 storage_key=storage_key,
+                metadata=dict(metadata or {}),
                 progress=progress,
                 position=next(self._positions),
                 created_at=now,
@@ -103,6 +107,16 @@ class InMemoryStatusRepository(StatusRepository):
                 if d.user_id == user_id and workspace_id in (None, d.workspace_id)
             ]
         return sorted(found, key=lambda d: d.id)
+
+    def recently_ready(self, limit: int) -> list[Document]:
+        """Up to ``limit`` ready documents, the latest changed first."""
+        with self._lock:
+            ready = [
+                d
+                for d in self.documents.values()
+                if d.processing_status is DocumentProcessingStatus.READY
+            ]
+        return sorted(ready, key=lambda d: d.position, reverse=True)[:limit]
 
     def list_workspaces(self, *, user_id: int) -> list[Workspace]:
         with self._lock:

@@ -132,6 +132,7 @@ class SqlStatusRepository(StatusRepository):
         filename: str,
         storage_key: str,
         progress: Progress,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Document:
         now = _now()
         with transaction(self._source) as session:
@@ -147,7 +148,7 @@ class SqlStatusRepository(StatusRepository):
                     processing_status=DocumentProcessingStatus.PENDING.value,
                     processing_error=None,
                     chunk_count=0,
-                    metadata={},
+                    metadata=dict(metadata or {}),
                     progress=progress.to_json(),
                     version=FIRST_VERSION,
                     position=_next_position(connection.dialect.name),

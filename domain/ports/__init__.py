@@ -13,6 +13,7 @@ from domain.ports.messaging import (
 )
 from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
+from domain.ports.timing import StepTimings
 
 __all__ = [
     "ChangeFeed",
@@ -26,6 +27,7 @@ __all__ = [
     "RagConfigs",
     "StatusListener",
     "StatusRepository",
+    "StepTimings",
     "Subscription",
     "WorkQueue",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
 
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, RagConfig, Workspace
@@ -44,8 +46,9 @@ class StatusRepository(ABC):
         filename: str,
         storage_key: str,
         progress: Progress,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Document:
-        """Create a document in ``pending`` at version 1."""
+        """Create a document in ``pending`` at version 1, with ``metadata`` (default: none)."""
 
     @abstractmethod
     def get_document(self, document_id: int) -> Document | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from domain.entities import Document, Workspace
 from domain.history import StatusHistoryEntry
+from domain.timing import announced_eta
 
 
 def document_json(document: Document) -> dict[str, Any]:
@@ -19,6 +20,7 @@ def document_json(document: Document) -> dict[str, Any]:
         "chunk_count": document.chunk_count,
         "metadata": dict(document.metadata),
         "progress": document.progress.to_json(),
+        "eta_seconds": announced_eta(document),
         "version": document.version,
         "position": document.position,
         "created_at": document.created_at.isoformat(),

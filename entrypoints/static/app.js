@@ -261,6 +261,30 @@ function renderWorkspaceDetail(workspace) {
   $("document-more").hidden = !nextPages.get(workspace.id);
 }
 
+/** "about 5 s", "about 40 s", "about 2 min", "about 1 h 20 min": as precise as is honest. */
+function aboutText(seconds) {
+  if (seconds < 10) return `about ${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 60) return `about ${Math.round(seconds / 5) * 5} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `about ${minutes} min`;
+  const rest = minutes % 60;
+  return `about ${Math.floor(minutes / 60)} h${rest ? ` ${rest} min` : ""}`;
+}
+
+/** How long a finished step took: "0.4 s", "12 s", "3 min 5 s". */
+function durationText(seconds) {
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
+function stepSeconds(step) {
+  if (!step.started_at || !step.finished_at) return null;
+  const seconds = (Date.parse(step.finished_at) - Date.parse(step.started_at)) / 1000;
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
+}
+
 function documentCard(document) {
   // Cards are kept and updated in place, so spinners and focus survive each update.
   let card = documentCards.get(document.id);
@@ -277,6 +301,9 @@ function documentCard(document) {
   const meta = [];
   if (document.processing_status === "ready") meta.push(`${document.chunk_count} chunks`);
   else if (steps.length) meta.push(`${done} of ${steps.length} steps`);
+  if (document.processing_status === "processing" && typeof document.eta_seconds === "number") {
+    meta.push(`${aboutText(document.eta_seconds)} left`);
+  }
   meta.push(`version ${document.version}`);
 
   const side = el("div", { class: "document-side" }, badge(document.processing_status));
@@ -304,14 +331,15 @@ function documentCard(document) {
   const stepList = el("ol", { class: "steps", "aria-label": "Processing steps" });
   for (const step of steps) {
     const state = step.state ?? (step.completed ? "completed" : "pending");
-    stepList.append(
-      el(
-        "li",
-        { class: "step", "data-state": state },
-        el("span", { class: "step-icon", "aria-hidden": "true" }),
-        el("span", { text: step.label }),
-      ),
+    const item = el(
+      "li",
+      { class: "step", "data-state": state },
+      el("span", { class: "step-icon", "aria-hidden": "true" }),
+      el("span", { text: step.label }),
     );
+    const seconds = stepSeconds(step);
+    if (seconds !== null) item.append(el("span", { class: "step-duration", text: durationText(seconds) }));
+    stepList.append(item);
   }
   const parts = [head, stepList];
   if (document.processing_status === "failed" && document.processing_error) {

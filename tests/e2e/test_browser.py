@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -144,6 +145,33 @@ def test_documents_progress_live_on_the_page(
 
     server.stop()
     expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+
+
+def test_a_processing_document_shows_its_time_left_and_finished_steps_their_durations(
+    make_server: Callable[..., ServerProcess], new_user: Callable[[], int], page: Page
+) -> None:
+    server = make_server(args=["--step-delay", "0.4"])
+    page.goto(f"{server.base_url}/#token={server.token(new_user())}")
+    page.fill("#workspace-name", "Timed")
+    page.click("#workspace-form button[type=submit]")
+    expect(page.locator("#workspace-badge .badge")).to_have_attribute("data-status", "ready")
+
+    _upload(page, "first.md", "text/markdown", GOOD_TEXT)
+    first = page.locator(".document", has_text="first.md")
+    expect(first).to_have_attribute("data-status", "ready", timeout=SETTLE_MS)
+    steps = first.locator(".step")
+    expect(first.locator(".step-duration")).to_have_count(steps.count())
+    expect(first.locator(".step-duration").first).to_have_text(re.compile(r"^\d+(\.\d)? s$"))
+    expect(first.locator(".document-meta")).not_to_contain_text("left")
+
+    # The first one finished, so the next has a history to be estimated from.
+    _upload(page, "second.md", "text/markdown", GOOD_TEXT)
+    second = page.locator(".document", has_text="second.md")
+    expect(second.locator(".document-meta")).to_contain_text(
+        re.compile(r"about \d+ (s|min) left"), timeout=SETTLE_MS
+    )
+    expect(second).to_have_attribute("data-status", "ready", timeout=SETTLE_MS)
+    expect(second.locator(".document-meta")).not_to_contain_text("left")
 
 
 def test_a_refused_token_shows_the_sign_in_form(server: ServerProcess, page: Page) -> None:

@@ -107,7 +107,7 @@ before(async () => {
   Object.assign(environ, {
     DATABASE_URL: `sqlite:///${join(scratch, "insighthub.db")}`,
     TRANSPORT: "memory",
-    SECRET_KEY: randomBytes(24).toString("hex"),
+    SECRET_KEY: randomBytes(32).toString("hex"),
     STORAGE_DIR: join(scratch, "files"),
   });
   const port = await freePort();
