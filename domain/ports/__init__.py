@@ -11,6 +11,14 @@ from domain.ports.messaging import (
     Subscription,
     WorkQueue,
 )
+from domain.ports.operations import (
+    OperatorAction,
+    OperatorLog,
+    StuckDocument,
+    StuckWork,
+    WorkerBeat,
+    WorkerRegistry,
+)
 from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 
@@ -23,9 +31,15 @@ __all__ = [
     "FileStorage",
     "MessageBroker",
     "MessagePublisher",
+    "OperatorAction",
+    "OperatorLog",
     "RagConfigs",
     "StatusListener",
     "StatusRepository",
+    "StuckDocument",
+    "StuckWork",
     "Subscription",
     "WorkQueue",
+    "WorkerBeat",
+    "WorkerRegistry",
 ]

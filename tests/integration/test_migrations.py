@@ -135,6 +135,8 @@ def test_the_cursor_revision_numbers_stored_rows_in_change_order(empty_url: str)
     assert last == 3
     assert len(epoch) == 32
     assert {"user_id", "workspace_id", "position"} <= indexed_columns(empty_url, "documents")
+    # The store only opens a schema at the newest revision.
+    command.upgrade(config, "head")
     database = Database.connect(empty_url)
     repository = SqlStatusRepository(database.session_factory)
     assert repository.epoch() == epoch
