@@ -73,17 +73,11 @@ def _print(item: Any) -> None:
     print(json.dumps(item, sort_keys=True))
 
 
-def _refused(result: Result[Any, Problem]) -> int | None:
-    if isinstance(result, Err):
-        print(f"insighthub admin: {result.error.message}", file=sys.stderr)
-        return 1
-    return None
-
-
 def _dead_letters(console: OperatorConsole, args: argparse.Namespace, actor: str) -> int:
     found = console.dead_letters(args.queue)
     if isinstance(found, Err):
-        return _refused(found) or 1
+        print(f"insighthub admin: {found.error.message}", file=sys.stderr)
+        return 1
     for letters in found.value.values():
         for letter in letters:
             _print(letter_json(letter))
@@ -92,23 +86,19 @@ def _dead_letters(console: OperatorConsole, args: argparse.Namespace, actor: str
 
 def _requeue(console: OperatorConsole, args: argparse.Namespace, actor: str) -> int:
     if args.all:
-        sent = console.requeue_all(args.queue, actor=actor)
-        if isinstance(sent, Err):
-            return _refused(sent) or 1
-        _print({"queue": args.queue, "count": sent.value})
-        return 0
-    done = console.requeue(args.queue, args.letter_id, actor=actor)
-    if isinstance(done, Err):
-        return _refused(done) or 1
-    _print({"queue": args.queue, "count": 1})
-    return 0
+        return _settled(args.queue, console.requeue_all(args.queue, actor=actor))
+    return _settled(args.queue, console.requeue(args.queue, args.letter_id, actor=actor))
 
 
 def _discard(console: OperatorConsole, args: argparse.Namespace, actor: str) -> int:
-    done = console.discard(args.queue, args.letter_id, actor=actor)
-    if isinstance(done, Err):
-        return _refused(done) or 1
-    _print({"queue": args.queue, "count": 1})
+    return _settled(args.queue, console.discard(args.queue, args.letter_id, actor=actor))
+
+
+def _settled(queue: str, result: Result[int, Problem] | Result[bool, Problem]) -> int:
+    if isinstance(result, Err):
+        print(f"insighthub admin: {result.error.message}", file=sys.stderr)
+        return 1
+    _print({"queue": queue, "count": int(result.value)})
     return 0
 
 

@@ -7,7 +7,7 @@ without the operator role with 403, before anything is read or changed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -30,6 +30,12 @@ from entrypoints.server.params import json_object, text_field
 
 Authenticate = Callable[[Request], TokenClaims]
 AdminHandler = Callable[[Request, str], Awaitable[Response]]
+
+
+class SettleOne(Protocol):
+    def __call__(self, queue: str, letter_id: str, *, actor: str) -> Result[bool, Problem]: ...
+
+
 STUCK_WINDOW_SECONDS = 10.0
 T = TypeVar("T")
 
@@ -124,11 +130,7 @@ class AdminApi:
         )
 
     async def requeue(self, request: Request, actor: str) -> Response:
-        body = await json_object(request)
-        queue, letter_id = text_field(body, "queue"), text_field(body, "letter_id")
-        console = self._console
-        _value(await run_in_threadpool(lambda: console.requeue(queue, letter_id, actor=actor)))
-        return JSONResponse({"queue": queue, "count": 1})
+        return await self._settle_one(request, actor, self._console.requeue)
 
     async def requeue_all(self, request: Request, actor: str) -> Response:
         queue = text_field(await json_object(request), "queue")
@@ -137,10 +139,12 @@ class AdminApi:
         return JSONResponse({"queue": queue, "count": sent})
 
     async def discard(self, request: Request, actor: str) -> Response:
+        return await self._settle_one(request, actor, self._console.discard)
+
+    async def _settle_one(self, request: Request, actor: str, settle: SettleOne) -> Response:
         body = await json_object(request)
         queue, letter_id = text_field(body, "queue"), text_field(body, "letter_id")
-        console = self._console
-        _value(await run_in_threadpool(lambda: console.discard(queue, letter_id, actor=actor)))
+        _value(await run_in_threadpool(lambda: settle(queue, letter_id, actor=actor)))
         return JSONResponse({"queue": queue, "count": 1})
 
     async def workers(self, request: Request, actor: str) -> Response:
