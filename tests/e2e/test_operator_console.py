@@ -51,7 +51,8 @@ def console_place(transport: str, log_dir: Path, **settings: str) -> Iterator[De
 
 def start_server(place: Deployment) -> tuple[InsightHubProcess, str]:
     port = free_port()
-    server = place.processes.start("serve", "--port", str(port))
+    # The server judges liveness by the same interval as the workers report at.
+    server = place.processes.start("serve", "--port", str(port), environ=FAST)
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -179,9 +180,7 @@ def test_a_killed_worker_leaves_the_live_list_and_its_document_is_stuck_until_re
                 return {d["document_id"] for d in report["documents"]}
 
             assert document.id in stuck_ids()
-            place.processes.worker("ingestion", environ=lease)
-            place.processes.worker("embeddings", environ=lease)
-            place.processes.worker("graph", environ=lease)
+            place.processes.workers("ingestion", "embeddings", "graph", environ=lease)
             (done,) = place.settled([document.id], timeout=120)
             assert done.processing_status is D.READY, done.processing_error
             assert document.id not in stuck_ids()
