@@ -21,6 +21,7 @@ from adapters.prometheus.metrics import PrometheusMetrics
 from adapters.settings import Settings
 from application.documents import Documents
 from application.metrics import Metrics
+from application.operations import OperatorConsole
 from application.pipeline import STAGES_BY_NAME
 from application.recovery import LeaseSweeper
 from application.relay import OutboxRelay
@@ -29,7 +30,7 @@ from application.tokens import TokenIssuer, TokenVerifier
 from application.tracing import Tracer, continuing
 from application.worker import WorkHandler
 from application.workspaces import Workspaces
-from domain.ports import ChangeFeed, MessageBroker, StatusRepository
+from domain.ports import ChangeFeed, MessageBroker, StatusRepository, WorkerRegistry
 
 Overrides = Mapping[str, object]
 NO_OVERRIDES: Overrides = {}
@@ -153,6 +154,24 @@ class Services:
     def lease_sweeper(self) -> LeaseSweeper:
         sweeper: LeaseSweeper = self._container.lease_sweeper()
         return sweeper
+
+    @property
+    def operator_console(self) -> OperatorConsole:
+        """Dead letters, live workers, stuck work and the operator log, for operators."""
+        console: OperatorConsole = self._container.operator_console()
+        return console
+
+    @property
+    def worker_registry(self) -> WorkerRegistry:
+        """Where this process's workers report their heartbeats."""
+        registry: WorkerRegistry = self._container.worker_registry()
+        return registry
+
+    @property
+    def worker_identity(self) -> str:
+        """This process's name among workers (host, pid and a random part)."""
+        identity: str = self._container.worker_identity()
+        return identity
 
     @property
     def token_verifier(self) -> TokenVerifier:

@@ -21,6 +21,11 @@ from adapters.memory.broker import InMemoryBroker
 from adapters.memory.chunks import InMemoryChunkIndex
 from adapters.memory.graph import InMemoryGraphStore
 from adapters.memory.leases import InMemoryDocumentLeases
+from adapters.memory.operations import (
+    InMemoryOperatorLog,
+    InMemoryStuckWork,
+    InMemoryWorkerRegistry,
+)
 from adapters.memory.outbox import InMemoryOutbox
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
@@ -37,6 +42,7 @@ from application.eta import EtaEstimator
 from application.handlers import ProvisionWorkspace, RunStage
 from application.jobs import JobRunner
 from application.metrics import Metrics
+from application.operations import OperatorConsole
 from application.pipeline import STAGES_BY_NAME, DocumentSteps, Planner
 from application.quotas import Quotas
 from application.recovery import LeaseSweeper
@@ -46,15 +52,19 @@ from application.tokens import TokenIssuer, TokenVerifier
 from application.tracing import NoTracer, Tracer
 from application.workspaces import Workspaces
 from domain.entities import RagConfig
+from domain.events import WORK_QUEUES
 from domain.ports import (
     ChangeFeed,
     DocumentLeases,
     FileStorage,
     MessageBroker,
     MessagePublisher,
+    OperatorLog,
     RagConfigs,
     StatusRepository,
     StepTimings,
+    StuckWork,
+    WorkerRegistry,
 )
 from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
@@ -221,6 +231,41 @@ def _sql_usage(database: Any) -> UserUsage:
     from adapters.sql.usage import SqlUserUsage
 
     return SqlUserUsage(database.session_factory)
+
+
+def _sql_worker_registry(database: Any) -> WorkerRegistry:
+    from adapters.sql.operations import SqlWorkerRegistry
+
+    return SqlWorkerRegistry(database.session_factory)
+
+
+def _sql_operator_log(database: Any) -> OperatorLog:
+    from adapters.sql.operations import SqlOperatorLog
+
+    return SqlOperatorLog(database.session_factory)
+
+
+def _sql_stuck_work(database: Any) -> StuckWork:
+    from adapters.sql.operations import SqlStuckWork
+
+    return SqlStuckWork(database.session_factory)
+
+
+def _operator_console(
+    broker: MessageBroker,
+    registry: WorkerRegistry,
+    log: OperatorLog,
+    stuck: StuckWork,
+    heartbeat_seconds: float,
+) -> OperatorConsole:
+    return OperatorConsole(
+        broker.dead_letters(),
+        list(WORK_QUEUES),
+        registry,
+        log,
+        stuck,
+        heartbeat_seconds=heartbeat_seconds,
+    )
 
 
 def _sql_outbox(opened: Opened, database: Any) -> Outbox:
@@ -408,6 +453,29 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(InMemoryDocumentLeases, repository),
         sql=providers.Singleton(_sql_leases, database),
     )
+    worker_registry: providers.Provider[WorkerRegistry] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryWorkerRegistry),
+        sql=providers.Singleton(_sql_worker_registry, database),
+    )
+    operator_log: providers.Provider[OperatorLog] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryOperatorLog),
+        sql=providers.Singleton(_sql_operator_log, database),
+    )
+    stuck_work: providers.Provider[StuckWork] = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryStuckWork, repository, leases),
+        sql=providers.Singleton(_sql_stuck_work, database),
+    )
+    operator_console = providers.Singleton(
+        _operator_console,
+        broker,
+        worker_registry,
+        operator_log,
+        stuck_work,
+        config.worker_heartbeat_seconds,
+    )
     # With outbox delivery the repository records each status event in the status change's
     # own transaction and the relay publishes it; the service then publishes nothing itself.
     # ``step_delay`` (the demo's) slows the workers' step announcements only, never the API.
@@ -520,6 +588,7 @@ class Container(containers.DeclarativeContainer):
         publisher,
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
+        recoveries_log=operator_log,
     )
 
 

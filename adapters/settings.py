@@ -51,6 +51,7 @@ class Settings:
     max_deliveries: int = 5
     redelivery_seconds: float = 30.0
     worker_lease_seconds: float = 60.0
+    worker_heartbeat_seconds: float = 5.0
     step_deadline_seconds: float = 300.0
     extract_cpu_seconds: int = 30
     extract_memory_mb: int = 1024
@@ -300,6 +301,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "MAX_DELIVERIES": _positive_int,
     "REDELIVERY_SECONDS": _positive_float,
     "WORKER_LEASE_SECONDS": _positive_float,
+    "WORKER_HEARTBEAT_SECONDS": _positive_float,
     "STEP_DEADLINE_SECONDS": _positive_float,
     "EXTRACT_CPU_SECONDS": _positive_int,
     "EXTRACT_MEMORY_MB": _positive_int,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from application.operations import SWEEPER
 from application.pipeline import INGESTION, stage_for_step, work_request_for
 from application.status_service import StatusService
 from domain.errors import PublishFailed
 from domain.events import Event
-from domain.ports import DocumentLeases, FileStorage, MessagePublisher
+from domain.ports import DocumentLeases, FileStorage, MessagePublisher, OperatorAction, OperatorLog
 from domain.result import Err
 from domain.status import DocumentProcessingStatus
 
@@ -32,6 +33,7 @@ class LeaseSweeper:
         owner: str,
         lease_seconds: float,
         max_recoveries: int = 2,
+        recoveries_log: OperatorLog | None = None,
     ) -> None:
         self._status = status_service
         self._leases = leases
@@ -40,6 +42,7 @@ class LeaseSweeper:
         self._owner = f"sweeper:{owner}"
         self._lease_seconds = lease_seconds
         self._max_recoveries = max_recoveries
+        self._recoveries_log = recoveries_log
 
     def sweep(self) -> int:
         """Handle every expired lease once; how many documents were taken up."""
@@ -75,6 +78,7 @@ class LeaseSweeper:
                 "requeueing a pending document whose worker was lost",
                 extra={"document_id": document_id},
             )
+            self._recorded(document_id, "requeued while pending")
             return work_request_for(
                 INGESTION, document, file_path=self._storage.locate(document.storage_key)
             )
@@ -97,6 +101,7 @@ class LeaseSweeper:
                 log.info(failed.error.message, extra=context)
             else:
                 log.warning("failed a document whose worker was lost", extra=context)
+                self._recorded(document_id, "failed: worker lost")
             return None
         moved = self._status.update_document_status(
             document_id,
@@ -113,6 +118,18 @@ class LeaseSweeper:
         if label is None:
             return None
         log.warning("requeueing a document whose worker was lost at %r", label, extra=context)
+        self._recorded(document_id, f"requeued at {label}")
         return work_request_for(
             stage_for_step(label), resumed, file_path=self._storage.locate(resumed.storage_key)
         )
+
+    def _recorded(self, document_id: int, outcome: str) -> None:
+        if self._recoveries_log is not None:
+            self._recoveries_log.record(
+                OperatorAction(
+                    actor=SWEEPER,
+                    action="recover",
+                    target=f"document {document_id}",
+                    outcome=outcome,
+                )
+            )

@@ -48,6 +48,9 @@ class Worker:
         self._stop = threading.Event()
         self._metrics = metrics or NoMetrics()
         self.handled = 0
+        self.failed = 0
+        # The request being handled right now, for the worker's heartbeat.
+        self.current_event: Event | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; the job under way is finished first."""
@@ -80,15 +83,19 @@ class Worker:
             log.error("no handler; dead-lettered", extra=context)
             settled(DEAD_LETTERED)
             return True
+        self.current_event = event
         try:
             handler(event)
         except Exception as exc:  # the loop must survive any one job
+            self.current_event = None
+            self.failed += 1
             settled(RETRIED)
             delay = self._retry_backoff(delivery.attempt)
             log.exception("handler failed; retrying in %.1fs", delay, extra=context)
             self._stop.wait(delay)
             delivery.retry(f"{type(exc).__name__}: {exc}")
             return True
+        self.current_event = None
         delivery.ack()
         settled(ACKED)
         self.handled += 1

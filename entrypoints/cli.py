@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides
 from adapters.settings import ConfigError
-from entrypoints.commands import cancel, demo, migrate, relay, secret, serve, token, worker
+from entrypoints.commands import admin, cancel, demo, migrate, relay, secret, serve, token, worker
 
-COMMANDS = (demo, migrate, serve, token, worker, relay, secret, cancel)
+COMMANDS = (demo, migrate, serve, token, worker, relay, secret, cancel, admin)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from adapters.bootstrap import WORKER_KINDS, Services
+from application.operations import WorkerPresence
 from application.worker import Worker
 from domain.events import WORK_QUEUES
 from domain.ports import WorkQueue
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "WORKER_KINDS",
     "Heartbeat",
+    "start_presence_thread",
     "start_relay_thread",
     "start_sweeper_thread",
     "start_worker_threads",
@@ -42,6 +44,7 @@ def start_worker_threads(
     poll_seconds: float = 0.2,
     concurrency: int = 1,
     on_beat: Callable[[], None] | None = None,
+    on_worker: Callable[[Worker], None] | None = None,
 ) -> list[threading.Thread]:
     """``concurrency`` threads per queue, each a competing consumer, running until ``stop``."""
     threads = []
@@ -55,6 +58,8 @@ def start_worker_threads(
                 on_beat=on_beat,
                 metrics=services.metrics,
             )
+            if on_worker is not None:
+                on_worker(worker)
             thread = threading.Thread(
                 target=_work, args=(worker, queue, stop), name=f"worker-{name}-{n}", daemon=True
             )
@@ -77,6 +82,30 @@ def start_sweeper_thread(
                 log.exception("lease sweep failed")
 
     thread = threading.Thread(target=sweep, name="lease-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def start_presence_thread(
+    presence: WorkerPresence, stop: threading.Event, *, every_seconds: float
+) -> threading.Thread:
+    """Report the process's workers to the registry every ``every_seconds`` until ``stop``;
+    a clean stop removes the report, a killed process's report simply ages out."""
+
+    def report() -> None:
+        while True:
+            try:
+                presence.beat()
+            except Exception:  # an unreachable store must not stop the work; next beat retries
+                log.warning("could not record the worker heartbeat", exc_info=True)
+            if stop.wait(every_seconds):
+                break
+        try:
+            presence.leave()
+        except Exception:
+            log.warning("could not remove the worker heartbeat", exc_info=True)
+
+    thread = threading.Thread(target=report, name="worker-presence", daemon=True)
     thread.start()
     return thread
 

@@ -19,6 +19,10 @@ class InMemoryDocumentLeases(DocumentLeases):
         self._lock = threading.Lock()
         self.leases: dict[int, tuple[str, float]] = {}
 
+    def now(self) -> float:
+        """The clock the leases are judged by."""
+        return self._clock()
+
     def acquire(self, document_id: int, owner: str, seconds: float) -> bool:
         with self._lock:
             now = self._clock()

@@ -11,7 +11,7 @@ from adapters.sql.sessions import transaction
 from domain.ports import DocumentLeases
 
 
-def _database_now(session: Session) -> ColumnElement[float]:
+def database_now(session: Session) -> ColumnElement[float]:
     """Seconds since the epoch on the database server's clock, shared by every worker."""
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", func.clock_timestamp()).cast(Float)
@@ -26,7 +26,7 @@ class SqlDocumentLeases(DocumentLeases):
 
     def acquire(self, document_id: int, owner: str, seconds: float) -> bool:
         with transaction(self._sessions) as session:
-            now = _database_now(session)
+            now = database_now(session)
             upsert = (
                 postgresql.insert
                 if session.get_bind().dialect.name == "postgresql"
@@ -64,7 +64,7 @@ class SqlDocumentLeases(DocumentLeases):
                 select(document_leases.c.document_id)
                 .join(documents, documents.c.id == document_leases.c.document_id)
                 .where(
-                    document_leases.c.expires_at <= _database_now(session),
+                    document_leases.c.expires_at <= database_now(session),
                     documents.c.processing_status.in_(
                         [s.value for s in DocumentLeases.RECOVERABLE]
                     ),

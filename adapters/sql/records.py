@@ -370,3 +370,35 @@ graph_nodes = cast(Table, GraphNodeRecord.__table__)
 graph_edges = cast(Table, GraphEdgeRecord.__table__)
 document_leases = cast(Table, DocumentLeaseRecord.__table__)
 user_usage = cast(Table, UserUsageRecord.__table__)
+
+
+class WorkerHeartbeatRecord(Record):
+    """A worker process's latest report; ``seen_at`` is the database's clock (seconds)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(200), nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    current_documents: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    processed: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    failed: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    seen_at: Mapped[float] = mapped_column(Float, nullable=False, index=True)
+
+
+class OperatorActionRecord(Record):
+    """One operator action: who did what to which target, and the outcome."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = _timestamp()
+    actor: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    target: Mapped[str] = mapped_column(Text, nullable=False)
+    outcome: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+worker_heartbeats = cast(Table, WorkerHeartbeatRecord.__table__)
+operator_actions = cast(Table, OperatorActionRecord.__table__)

@@ -11,6 +11,14 @@ from domain.ports.messaging import (
     Subscription,
     WorkQueue,
 )
+from domain.ports.operations import (
+    OperatorAction,
+    OperatorLog,
+    StuckDocument,
+    StuckWork,
+    WorkerBeat,
+    WorkerRegistry,
+)
 from domain.ports.repository import DocumentLeases, RagConfigs, StatusRepository
 from domain.ports.storage import FileStorage
 from domain.ports.timing import StepTimings
@@ -24,10 +32,16 @@ __all__ = [
     "FileStorage",
     "MessageBroker",
     "MessagePublisher",
+    "OperatorAction",
+    "OperatorLog",
     "RagConfigs",
     "StatusListener",
     "StatusRepository",
     "StepTimings",
+    "StuckDocument",
+    "StuckWork",
     "Subscription",
     "WorkQueue",
+    "WorkerBeat",
+    "WorkerRegistry",
 ]

@@ -7,7 +7,7 @@ import os
 import sys
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
-from application.tokens import DEFAULT_TTL_SECONDS
+from application.tokens import DEFAULT_TTL_SECONDS, OPERATOR_ROLE
 
 
 def _positive_int(raw: str) -> int:
@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help=f"how long the token is valid (default {DEFAULT_TTL_SECONDS})",
     )
+    parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="give the token the operator role: it opens the console at /admin and /api/admin",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -48,5 +53,6 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
             "key that no server will accept",
             file=sys.stderr,
         )
-    print(services.token_issuer.issue(args.user, args.ttl))
+    role = OPERATOR_ROLE if args.operator else None
+    print(services.token_issuer.issue(args.user, args.ttl, role=role))
     return 0

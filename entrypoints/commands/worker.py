@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
 
 from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
+from application.operations import WorkerPresence
 from entrypoints.exposition import add_metrics_port_option, serve_metrics
 from entrypoints.logs import configure_logging
 from entrypoints.runtime import (
     WORKER_KINDS,
     Heartbeat,
+    start_presence_thread,
     start_sweeper_thread,
     start_worker_threads,
 )
@@ -90,7 +94,19 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
         if problem is not None:
             log.error("cannot start: %s", problem)
             return 1
-        threads = start_worker_threads(services, kinds, stop, concurrency=args.concurrency)
+        presence = WorkerPresence(
+            services.worker_registry,
+            worker_id=services.worker_identity,
+            stage=",".join(kinds),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        threads = start_worker_threads(
+            services, kinds, stop, concurrency=args.concurrency, on_worker=presence.track
+        )
+        reporter = start_presence_thread(
+            presence, stop, every_seconds=settings.worker_heartbeat_seconds
+        )
         sweeper = start_sweeper_thread(
             services, stop, every_seconds=max(0.5, settings.worker_lease_seconds / 4)
         )
@@ -102,7 +118,7 @@ def run(args: argparse.Namespace, overrides: Overrides = NO_OVERRIDES) -> int:
         while not stop.wait(0.5):
             heartbeat.beat()
         deadline = time.monotonic() + args.stop_timeout
-        for thread in [*threads, sweeper]:
+        for thread in [*threads, sweeper, reporter]:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if any(thread.is_alive() for thread in threads):
             # Not lost: its request was never acknowledged and goes back to the queue, and the

@@ -20,12 +20,14 @@ from starlette.staticfiles import StaticFiles
 from adapters.bootstrap import Services
 from domain.result import Err
 from entrypoints.asyncapi import asyncapi_document
+from entrypoints.server.admin import AdminApi
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
 from entrypoints.server.hub import SocketHub
 from entrypoints.server.metrics import PushPathCollector, ServerMetrics
 from entrypoints.server.openapi import (
+    ADMIN_PAGE_OPERATION,
     ASYNCAPI_OPERATION,
     EVENTS_OPERATION,
     HEALTH_OPERATION,
@@ -126,6 +128,12 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
             headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
         )
 
+    async def admin_page(request: Request) -> Response:
+        return FileResponse(
+            STATIC_DIR / "admin.html",
+            headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
+        )
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "alive"})
 
@@ -178,7 +186,9 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         OPENAPI_ROUTE,
         WebSocketRoute("/ws", socket.handle),
         OperationRoute("/events", events.handle, method="GET", operation=EVENTS_OPERATION),
+        OperationRoute("/admin", admin_page, method="GET", operation=ADMIN_PAGE_OPERATION),
         *api.routes(),
+        *AdminApi(services.operator_console, api.authenticate).routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(

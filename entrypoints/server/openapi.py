@@ -158,6 +158,129 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "OpenApi": {"type": "object"},
+    # The operator's console (``/api/admin``); see docs/operations.md.
+    "DeadLetterQueues": {
+        "type": "object",
+        "required": ["queues"],
+        "properties": {
+            "queues": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": _ref("DeadLetter")},
+            }
+        },
+    },
+    "DeadLetter": {
+        "type": "object",
+        "required": ["letter_id", "queue", "routing_key", "reason", "entity"],
+        "properties": {
+            "letter_id": {"type": "string"},
+            "queue": {"type": "string"},
+            "routing_key": {"type": "string"},
+            "reason": {"type": "string"},
+            "attempts": {"type": ["integer", "null"]},
+            "first_failed_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_failed_at": {"type": ["string", "null"], "format": "date-time"},
+            "entity": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "event_id": {"type": ["string", "null"]},
+            "malformed": {"type": "boolean"},
+        },
+    },
+    "LetterRef": {
+        "type": "object",
+        "required": ["queue", "letter_id"],
+        "properties": {"queue": {"type": "string"}, "letter_id": {"type": "string"}},
+    },
+    "QueueRef": {
+        "type": "object",
+        "required": ["queue"],
+        "properties": {"queue": {"type": "string"}},
+    },
+    "Settled": {
+        "type": "object",
+        "required": ["queue", "count"],
+        "properties": {"queue": {"type": "string"}, "count": {"type": "integer"}},
+    },
+    "Workers": {
+        "type": "object",
+        "required": ["workers"],
+        "properties": {
+            "workers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["worker_id", "stage", "host", "pid", "processed", "failed"],
+                    "properties": {
+                        "worker_id": {"type": "string"},
+                        "stage": {"type": "string"},
+                        "host": {"type": "string"},
+                        "pid": {"type": "integer"},
+                        "current_documents": {"type": "array", "items": {"type": "integer"}},
+                        "processed": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "seen_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+            }
+        },
+    },
+    "OperatorAction": {
+        "type": "object",
+        "required": ["actor", "action", "target", "outcome"],
+        "properties": {
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "target": {"type": "string"},
+            "outcome": {"type": "string"},
+            "at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "OperatorActions": {
+        "type": "object",
+        "required": ["actions"],
+        "properties": {"actions": {"type": "array", "items": _ref("OperatorAction")}},
+    },
+    "Stuck": {
+        "type": "object",
+        "required": ["documents", "recoveries"],
+        "properties": {
+            "documents": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["document_id", "status"],
+                    "properties": {
+                        "document_id": {"type": "integer"},
+                        "status": {"type": "string"},
+                        "owner": {"type": ["string", "null"]},
+                        "seconds_left": {"type": ["number", "null"]},
+                    },
+                },
+            },
+            "recoveries": {"type": "array", "items": _ref("OperatorAction")},
+        },
+    },
+    "Stages": {
+        "type": "object",
+        "required": ["stages", "dead_letters"],
+        "properties": {
+            "stages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "stage": {"type": "string"},
+                        "workers": {"type": "integer"},
+                        "processed": {"type": "integer"},
+                        "failed": {"type": "integer"},
+                        "window_seconds": {"type": "number"},
+                        "per_minute": {"type": "number"},
+                        "failure_rate": {"type": "number"},
+                    },
+                },
+            },
+            "dead_letters": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+    },
     "AsyncApi": {"type": "object"},
 }
 
@@ -248,6 +371,9 @@ async def serve_openapi(request: Request) -> Response:
 
 
 PAGE_OPERATION = Operation(summary="the status page", media_type="text/html")
+ADMIN_PAGE_OPERATION = Operation(
+    summary="the operator's console (its data needs an operator token)", media_type="text/html"
+)
 HEALTH_OPERATION = Operation(summary="alive while the process runs", schema="Health")
 READINESS_OPERATION = Operation(
     summary="ready when the database answers and the status subscription is alive",
