@@ -91,9 +91,10 @@ def start_server(
     environ: Mapping[str, str] | None = None,
     args: Sequence[str] = (),
     require_ready: bool = True,
+    port: int | None = None,
 ) -> ServerProcess:
     """Start a server (in memory by default) and wait until it answers ``/readyz``."""
-    port = free_port()
+    port = port or free_port()
     secret = secrets.token_urlsafe(32)
     settings = {
         "DATABASE_URL": "memory://",

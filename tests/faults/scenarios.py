@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.bulk import insert_documents
 from domain.events import DocumentUploaded, Event, StatusEvent, entity_key
+from domain.result import Err
 from tests.faults.harness import Deployment, Figures
+from tests.support.processes import free_port
 from tests.support.raw_messages import publish_raw
 
 Scenario = Callable[[str], Figures]
@@ -138,8 +141,11 @@ def server_killed(transport: str) -> Figures:
 
         d.stream(survivor, targets, 24, 0.1, during=kill_at)
         reconnected = sum(1 for c in d.clients if c.connects > 1)
-        d.notes.append(f"{reconnected} clients reconnected to the other instance")
-        return d.figures("5. server SIGKILLed with sockets connected", started, d.wait_converged())
+        d.notes.append(f"{reconnected} clients reconnected to the other instance, with cursors")
+        figures = d.figures(
+            "5. server SIGKILLed with sockets connected", started, d.wait_converged()
+        )
+        return d.measure_resume(figures, survivor)
 
 
 def database_unreachable(transport: str, seconds: float = 10.0) -> Figures:
@@ -262,8 +268,9 @@ def client_offline(transport: str) -> Figures:
         d.wait_for(lambda: d.unsettled() == 0, 60, "the stream to settle")
         missed = len(d.committed_versions()) - before
         away.go_online()
-        d.notes.append(f"client offline for {missed} updates")
-        return d.figures("9. client offline for 100 updates", started, d.wait_converged())
+        d.notes.append(f"client offline for {missed} updates, back with its cursor")
+        figures = d.figures("9. client offline for 100 updates", started, d.wait_converged())
+        return d.measure_resume(figures, server)
 
 
 def duplicated_and_reordered(transport: str) -> Figures:
@@ -290,6 +297,95 @@ def duplicated_and_reordered(transport: str) -> Figures:
         return figures
 
 
+def restart_storm(
+    transport: str,
+    *,
+    users: int = 10,
+    documents: int = 2000,
+    sockets_per_user: int = 100,
+    changed_per_user: int = 20,
+) -> Figures:
+    """11. A server restarts under 1,000 sockets whose users own 2,000 documents each.
+
+    The documents are bulk-loaded into the database. While the server is down some of them
+    change (retried, as through the API, with the relay publishing to nobody); then every
+    socket comes back with its cursor, all within the same two seconds of backoff.
+    """
+    with Deployment(transport) as d:
+        started = time.monotonic()
+        port = free_port()
+        # 100 sockets per user is the default cap; it is not what this scenario measures.
+        cap = ("--max-sockets-per-user", str(2 * sockets_per_user))
+        server = d.server(*cap, port=port)
+        provisioner = d.worker()
+        d.relay()
+        people = [d.new_user() for _ in range(users)]
+        stored: dict[int, list[int]] = {}
+        for user in people:
+            workspace_id = d.ready_workspace(server, user)
+            stored[user] = insert_documents(
+                d.database_url, user_id=user, workspace_id=workspace_id, count=documents
+            )
+        # No worker from here on: the retries below stay as the answers must state them.
+        provisioner.stop()
+        loaded = d.committed_versions()
+        for user in people:
+            for _ in range(sockets_per_user):
+                d.client(user, server, wait=False)
+        d.wait_for(
+            lambda: all(c.connected.is_set() for c in d.clients), 120, "every socket answered"
+        )
+        server.stop()
+        stride = documents // changed_per_user
+        changed = {
+            user: ids[stride // 2 :: stride][:changed_per_user] for user, ids in stored.items()
+        }
+        use_cases = d.container.documents()
+        for user, ids in changed.items():
+            for document_id in ids:
+                retried = use_cases.retry(user_id=user, document_id=document_id)
+                if isinstance(retried, Err):
+                    raise AssertionError(f"retry of document {document_id}: {retried.error}")
+        d.wait_for(lambda: d.unsent() == 0, 60, "the relay to publish the changes")
+        restarting = time.monotonic()
+        restarted = d.server(*cap, port=port)
+        ready = time.monotonic()
+        d.wait_for(
+            lambda: all(
+                c.links[-1].answered_at is not None and len(c.links) > 1 for c in d.clients
+            ),
+            90,
+            "every socket answered after the restart",
+        )
+        answered = max(c.links[-1].answered_at or ready for c in d.clients)
+        reads = int(restarted.metric("status_feed_reads_total"))
+        wrong = 0
+        for user in people:
+            truth = d.db_view(user)
+            scope = f"workspace:{d.workspaces_of[user][0]}"
+            exact = {("document", document_id) for document_id in changed[user]}
+            for client in d.clients_of(user):
+                link = client.links[-1]
+                if not (link.resumed and link.answered[scope] == exact and client.shows(truth)):
+                    wrong += 1
+        d.notes.append(
+            f"{users} users × {documents} documents, {len(d.clients)} sockets; "
+            f"{sum(map(len, changed.values()))} documents changed while the server was down; "
+            f"server ready {ready - restarting:.1f} s after the restart began"
+        )
+        if wrong:
+            d.notes.append(f"{wrong} sockets not answered exactly the changes, or not converged")
+        figures = d.figures(
+            f"11. server restarted under {len(d.clients)} sockets, {documents} documents per user",
+            started,
+            wrong == 0,
+            before=loaded,
+        )
+        figures.resume_seconds = answered - ready
+        figures.feed_reads = reads
+        return d.measure_resume(figures, restarted)
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     worker_killed_after_commit,
     worker_killed_before_commit,
@@ -301,4 +397,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     concurrent_workers,
     client_offline,
     duplicated_and_reordered,
+    restart_storm,
 )
