@@ -359,22 +359,27 @@ def restart_storm(
         )
         answered = max(c.links[-1].answered_at or ready for c in d.clients)
         reads = int(restarted.metric("status_feed_reads_total"))
-        wrong = 0
+        faults: list[str] = []
         for user in people:
             truth = d.db_view(user)
             scope = f"workspace:{d.workspaces_of[user][0]}"
             exact = {("document", document_id) for document_id in changed[user]}
             for client in d.clients_of(user):
                 link = client.links[-1]
-                if not (link.resumed and link.answered[scope] == exact and client.shows(truth)):
-                    wrong += 1
+                if not link.resumed:
+                    faults.append(f"answered {link.modes}")
+                elif link.answered[scope] != exact:
+                    faults.append(f"answered {len(link.answered[scope])} of {len(exact)} changes")
+                elif not client.shows(truth):
+                    faults.append("shows other than the database")
+        wrong = len(faults)
         d.notes.append(
             f"{users} users × {documents} documents, {len(d.clients)} sockets; "
             f"{sum(map(len, changed.values()))} documents changed while the server was down; "
             f"server ready {ready - restarting:.1f} s after the restart began"
         )
         if wrong:
-            d.notes.append(f"{wrong} sockets not answered exactly the changes, or not converged")
+            d.notes += faults
         figures = d.figures(
             f"11. server restarted under {len(d.clients)} sockets, {documents} documents per user",
             started,

@@ -294,7 +294,9 @@ class StatusClient:
                 held = self._view.get(key)
                 if held is None or shown[0] > held[0]:
                     self._view[key] = shown
-            self.more[scope] = frame["more"]
+            if frame["mode"] == "snapshot":
+                # A resumed answer leaves the pages held as they were.
+                self.more[scope] = frame["more"]
             self.cursor = later_cursor(self.cursor, frame["cursor"])
             if link is not None and scope not in link.modes:
                 link.modes[scope] = frame["mode"]
