@@ -313,6 +313,23 @@ class Deployment:
         self.servers.append(server)
         return server
 
+    def dead(self) -> list[str]:
+        """The workers, relays and servers of this deployment that stopped or stopped answering."""
+        gone = [p.name for p in self.processes if p.popen.poll() is not None]
+        for server in self.servers:
+            if server.stopped:
+                continue
+            if server.process.poll() is not None:
+                gone.append(f"server {server.port} exited")
+                continue
+            try:
+                ready = httpx.get(f"{server.base_url}/readyz", timeout=5.0).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if not ready:
+                gone.append(f"server {server.port} not ready")
+        return gone
+
     # -- users, clients and work ------------------------------------------------------------
 
     def new_user(self) -> int:
