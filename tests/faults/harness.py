@@ -309,7 +309,14 @@ class Deployment:
         return self.start("relay", "--startup-timeout", "60", name="relay")
 
     def server(self) -> ServerProcess:
-        server = start_server(self.workdir, environ=self.environ)
+        try:
+            server = start_server(self.workdir, environ=self.environ)
+        except RuntimeError as exc:
+            # On a machine shared by several test runs an interpreter can take longer than the
+            # start-up allowance just to import; one more try tells that from a server that
+            # cannot start (which fails again, with its log).
+            self.notes.append(f"server start retried: {str(exc).splitlines()[0]}")
+            server = start_server(self.workdir, environ=self.environ)
         self.servers.append(server)
         return server
 
