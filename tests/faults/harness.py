@@ -321,9 +321,33 @@ class Deployment:
         return self.start("relay", "--startup-timeout", "60", name="relay")
 
     def server(self, *args: str, port: int | None = None) -> ServerProcess:
-        server = start_server(self.workdir, environ=self.environ, args=args, port=port)
+        try:
+            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
+        except RuntimeError as exc:
+            # On a machine shared by several test runs an interpreter can take longer than the
+            # start-up allowance just to import; one more try tells that from a server that
+            # cannot start (which fails again, with its log).
+            self.notes.append(f"server start retried: {str(exc).splitlines()[0]}")
+            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
         self.servers.append(server)
         return server
+
+    def dead(self) -> list[str]:
+        """The workers, relays and servers of this deployment that stopped or stopped answering."""
+        gone = [p.name for p in self.processes if p.popen.poll() is not None]
+        for server in self.servers:
+            if server.stopped:
+                continue
+            if server.process.poll() is not None:
+                gone.append(f"server {server.port} exited")
+                continue
+            try:
+                ready = httpx.get(f"{server.base_url}/readyz", timeout=5.0).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if not ready:
+                gone.append(f"server {server.port} not ready")
+        return gone
 
     # -- users, clients and work ------------------------------------------------------------
 
