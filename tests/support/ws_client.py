@@ -178,8 +178,11 @@ class StatusClient:
             url = f"{self._urls[attempt % len(self._urls)]}?{query}"
             attempt += 1
             try:
-                # A storm of reconnections on a busy machine may take a while to be let in.
-                with connect(url, open_timeout=30, close_timeout=1, max_size=None) as connection:
+                # A storm of reconnections on a busy machine may take a while to be let in; and
+                # a page notices a dead server by its link closing, not by missed pings.
+                with connect(
+                    url, open_timeout=30, close_timeout=1, max_size=None, ping_interval=None
+                ) as connection:
                     self._connection = connection
                     with self._lock:
                         self._parts = {}
