@@ -92,12 +92,14 @@ def start_server(
     args: Sequence[str] = (),
     require_ready: bool = True,
     module: str = "entrypoints.cli",
+    port: int | None = None,
 ) -> ServerProcess:
     """Start a server (in memory by default) and wait until it answers ``/readyz``.
 
-    ``module`` is what ``python -m`` runs: the command line, or a test's own wrapper of it.
+    ``module`` is what ``python -m`` runs: the command line, or a test's own wrapper of it;
+    ``port`` a fixed port (a restart on the same address), else a free one.
     """
-    port = free_port()
+    port = port or free_port()
     secret = secrets.token_urlsafe(32)
     settings = {
         "DATABASE_URL": "memory://",

@@ -1,4 +1,5 @@
-"""The fault suite takes minutes: it runs only when asked for (-m faults, or scripts/faults)."""
+"""The fault suite takes minutes: it runs only when asked for (-m faults, as scripts/test does
+after the other tests, or scripts/faults for the table)."""
 
 from __future__ import annotations
 

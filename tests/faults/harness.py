@@ -43,7 +43,7 @@ from tests.e2e.conftest import (
 from tests.integration.conftest import private_postgres_schema
 from tests.support.processes import free_port
 from tests.support.proxy import TcpProxy
-from tests.support.ws_client import EntityKey, Shown, StatusClient
+from tests.support.ws_client import EntityKey, Link, Shown, StatusClient
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 TRANSPORTS = ("rabbitmq", "nats", "redis")
@@ -65,10 +65,21 @@ class Figures:
     converged: bool
     seconds: float
     notes: list[str] = field(default_factory=list)
+    # Resume, where a scenario measures it (``None``: not measured): the reconnections, how
+    # many were answered ``resumed`` in every scope, the bytes of their answers, and the
+    # bytes a cursor-less answer of the same scopes (a first page) would have been instead.
+    reconnects: int | None = None
+    resumed: int = 0
+    reconnect_bytes: int = 0
+    snapshot_bytes: int = 0
+    # Seconds until every reconnecting socket was answered, and the feed reads that took.
+    resume_seconds: float | None = None
+    feed_reads: int | None = None
 
     @property
     def holds(self) -> bool:
-        return self.lost == 0 and self.converged
+        resumed = self.reconnects is None or self.resumed == self.reconnects
+        return self.lost == 0 and self.converged and resumed
 
 
 @dataclass
@@ -176,6 +187,7 @@ class Deployment:
         self.secret = secrets.token_urlsafe(32)
         self.namespace = f"faults-{uuid.uuid4().hex[:10]}"
         self.users: set[int] = set()
+        self.workspaces_of: dict[int, list[int]] = {}
         self.processes: list[Process] = []
         self.servers: list[ServerProcess] = []
         self.clients: list[StatusClient] = []
@@ -308,10 +320,34 @@ class Deployment:
     def relay(self) -> Process:
         return self.start("relay", "--startup-timeout", "60", name="relay")
 
-    def server(self) -> ServerProcess:
-        server = start_server(self.workdir, environ=self.environ)
+    def server(self, *args: str, port: int | None = None) -> ServerProcess:
+        try:
+            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
+        except RuntimeError as exc:
+            # On a machine shared by several test runs an interpreter can take longer than the
+            # start-up allowance just to import; one more try tells that from a server that
+            # cannot start (which fails again, with its log).
+            self.notes.append(f"server start retried: {str(exc).splitlines()[0]}")
+            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
         self.servers.append(server)
         return server
+
+    def dead(self) -> list[str]:
+        """The workers, relays and servers of this deployment that stopped or stopped answering."""
+        gone = [p.name for p in self.processes if p.popen.poll() is not None]
+        for server in self.servers:
+            if server.stopped:
+                continue
+            if server.process.poll() is not None:
+                gone.append(f"server {server.port} exited")
+                continue
+            try:
+                ready = httpx.get(f"{server.base_url}/readyz", timeout=5.0).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            if not ready:
+                gone.append(f"server {server.port} not ready")
+        return gone
 
     # -- users, clients and work ------------------------------------------------------------
 
@@ -320,14 +356,30 @@ class Deployment:
         self.users.add(user)
         return user
 
-    def client(self, user: int, *servers: ServerProcess, read: bool = True) -> StatusClient:
+    def scopes_of(self, user: int) -> list[str]:
+        """What the page of ``user`` subscribes to: the workspace list and their workspaces."""
+        return ["workspaces", *(f"workspace:{w}" for w in self.workspaces_of.get(user, []))]
+
+    def client(
+        self, user: int, *servers: ServerProcess, read: bool = True, wait: bool = True
+    ) -> StatusClient:
+        """A protocol-2 client of ``user`` on ``servers`` (it moves to the next on a drop)."""
         token = servers[0].token(user)
         urls = [f"ws://127.0.0.1:{server.port}/ws" for server in servers]
-        client = StatusClient(urls, token, name=f"u{user}-{len(self.clients)}", read=read)
+        client = StatusClient(
+            urls,
+            token,
+            name=f"u{user}-{len(self.clients)}",
+            read=read,
+            scopes=self.scopes_of(user),
+        )
         self.clients.append(client.start())
-        if not client.connected.wait(20):
+        if wait and not client.connected.wait(20):
             raise AssertionError(f"client of user {user} did not connect: {client.errors}")
         return client
+
+    def clients_of(self, user: int) -> list[StatusClient]:
+        return [client for client in self.clients if client.name.startswith(f"u{user}-")]
 
     def ready_workspace(self, server: ServerProcess, user: int) -> int:
         with server.client(user) as api:
@@ -337,6 +389,7 @@ class Deployment:
         self.wait_for(
             lambda: self.db_status("workspace", workspace_id) == "ready", 60, "workspace ready"
         )
+        self.workspaces_of.setdefault(user, []).append(workspace_id)
         return workspace_id
 
     def upload(self, server: ServerProcess, user: int, workspace_id: int, n: int) -> int | None:
@@ -436,12 +489,11 @@ class Deployment:
         """Nothing left to do or to send, and every client shows exactly the database."""
         if self.unsettled() or self.unsent():
             return False
-        return all(
-            client.shows(self.db_view(user))
-            for user in self.users
-            for client in self.clients
-            if client.name.startswith(f"u{user}-")
-        )
+        for user in self.users:
+            truth = self.db_view(user)
+            if not all(client.shows(truth) for client in self.clients_of(user)):
+                return False
+        return True
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -466,10 +518,12 @@ class Deployment:
             ]
             if stuck:
                 self.notes.append("unsettled: " + ", ".join(stuck))
-            for client in self.clients:
-                if client.name.startswith(f"u{user}-") and not client.shows(truth):
-                    wrong = {k: v for k, v in client.view.items() if truth.get(k) != v}
-                    self.notes.append(f"client {client.name} differs: {wrong}")
+            for client in self.clients_of(user):
+                if not client.shows(truth):
+                    expected = client.expected_of(truth)
+                    wrong = {k: v for k, v in client.view.items() if expected.get(k) != v}
+                    missing = sorted(set(expected) - set(client.view))[:5]
+                    self.notes.append(f"client {client.name} differs: {wrong}, lacks {missing}")
         self.keep_workdir = True
         self.notes.append(f"logs kept in {self.workdir}")
         return False
@@ -482,10 +536,63 @@ class Deployment:
                 committed.update((kind, entity_id, v) for v in range(1, version + 1))
         return committed
 
-    def figures(self, scenario: str, started: float, converged: bool) -> Figures:
+    def answer_bytes(self, server: ServerProcess, user: int, cursor: str | None = None) -> int:
+        """Bytes of the answers a socket of ``user`` gets for its scopes, after ``cursor``."""
+        probe = StatusClient(
+            [f"ws://127.0.0.1:{server.port}/ws"],
+            server.token(user),
+            name=f"probe-{user}",
+            scopes=self.scopes_of(user),
+        )
+        probe.cursor = cursor
+        probe.start()
+        try:
+            if not probe.connected.wait(30):
+                raise AssertionError(f"probe of user {user} was not answered: {probe.errors}")
+            return probe.links[0].answer_bytes
+        finally:
+            probe.close()
+
+    def reconnections(self) -> list[tuple[int, Link]]:
+        """Every (user, link) of a client's reconnection, in the order they were opened."""
+        found = [
+            (user, link)
+            for user in self.users
+            for client in self.clients_of(user)
+            for link in client.links[1:]
+            if link.modes  # a link dropped before any answer was not a resume refused
+        ]
+        return sorted(found, key=lambda pair: pair[1].opened_at)
+
+    def measure_resume(self, figures: Figures, server: ServerProcess) -> Figures:
+        """Fill in how the reconnections were answered, and what a snapshot would have cost."""
+        reconnections = self.reconnections()
+        snapshot = {user: self.answer_bytes(server, user) for user, _ in reconnections}
+        figures.reconnects = len(reconnections)
+        figures.resumed = sum(1 for _, link in reconnections if link.resumed)
+        figures.reconnect_bytes = sum(link.answer_bytes for _, link in reconnections)
+        figures.snapshot_bytes = sum(snapshot[user] for user, _ in reconnections)
+        refused = Counter(
+            f"{mode} ({link.reasons.get(scope)})"
+            for _, link in reconnections
+            for scope, mode in link.modes.items()
+            if mode != "resumed"
+        )
+        figures.notes += [f"{n} answers {what}" for what, n in refused.items()]
+        return figures
+
+    def figures(
+        self,
+        scenario: str,
+        started: float,
+        converged: bool,
+        *,
+        before: set[tuple[str, int, int]] | None = None,
+    ) -> Figures:
+        """The row of the scenario; versions in ``before`` (loaded, not changed) are left out."""
         received = self.observer.events()
         seen = Counter((*entity_key(event), event.version) for event in received)
-        committed = self.committed_versions()
+        committed = self.committed_versions() - (before or set())
         lost = len(committed - set(seen))
         broker_duplicates = sum(count - 1 for count in seen.values())
         return Figures(

@@ -3,8 +3,9 @@
     python -m tests.faults.run [--transport rabbitmq,nats,redis] [--only 1,3] [--load]
         [--no-docs]
 
-The table of the run replaces the one between the figures markers of docs/reliability.md,
-so the published figures are always those of the last complete run, never typed by hand.
+The rows of the run replace theirs between the figures markers of docs/reliability.md (rows
+of scenarios or transports not run are kept), so the published figures are always those of the
+last run of each scenario, never typed by hand.
 Exit status 1 if any row lost an event or did not converge.
 """
 
@@ -32,9 +33,15 @@ COLUMNS = (
     "Delivered to sockets",
     "Lost",
     "Duplicates absorbed",
+    "Reconnects resumed",
+    "Bytes on reconnect (a snapshot instead)",
+    "All resumed in (feed reads)",
     "Final view == DB",
     "Notes",
 )
+# Where the resume columns sit: rows written before they existed are read with them empty.
+RESUME_COLUMNS = slice(7, 10)
+NOT_MEASURED = "–"
 
 
 def row(figures: Figures, *, for_doc: bool = False) -> str:
@@ -48,39 +55,92 @@ def row(figures: Figures, *, for_doc: bool = False) -> str:
         str(figures.delivered),
         f"**{figures.lost}**" if figures.lost >= 0 else "n/a",
         str(figures.duplicates),
+        *resume_cells(figures),
         "yes" if figures.converged else "**NO**",
         "; ".join(notes).replace("|", "/"),
     )
     return "| " + " | ".join(cells) + " |"
 
 
-def earlier_rows(transports: list[str]) -> list[str]:
-    """The document's rows of the transports this run did not cover, kept as they were."""
-    if not DOC.exists() or BEGIN not in DOC.read_text():
+def resume_cells(figures: Figures) -> tuple[str, str, str]:
+    """How reconnections were answered, their bytes against a snapshot's, and the storm's time."""
+    if figures.reconnects is None:
+        return NOT_MEASURED, NOT_MEASURED, NOT_MEASURED
+    resumed = f"{figures.resumed}/{figures.reconnects}"
+    if figures.resumed != figures.reconnects:
+        resumed = f"**{resumed}**"
+    size = f"{kilobytes(figures.reconnect_bytes)} ({kilobytes(figures.snapshot_bytes)})"
+    timing = NOT_MEASURED
+    if figures.resume_seconds is not None:
+        timing = f"{figures.resume_seconds:.1f} s ({figures.feed_reads} reads)"
+    return resumed, size, timing
+
+
+def kilobytes(count: int) -> str:
+    return f"{count} B" if count < 1024 else f"{count / 1024:.1f} KiB"
+
+
+def cells_of(line: str) -> list[str]:
+    """A row's cells; a row written before the resume columns gets them empty."""
+    cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+    missing = len(COLUMNS) - len(cells)
+    if missing == RESUME_COLUMNS.stop - RESUME_COLUMNS.start:
+        cells[RESUME_COLUMNS.start : RESUME_COLUMNS.start] = [NOT_MEASURED] * missing
+    return cells
+
+
+def number_of(cells: list[str]) -> str:
+    return cells[0].split(".", 1)[0]
+
+
+def earlier_rows(document: str, ran: set[tuple[str, str]]) -> list[str]:
+    """The document's rows of the (scenario number, transport) pairs this run did not cover."""
+    if BEGIN not in document:
         return []
-    block = DOC.read_text().split(BEGIN, 1)[1].split(END, 1)[0]
+    block = document.split(BEGIN, 1)[1].split(END, 1)[0]
     kept = []
     for line in block.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == len(COLUMNS) and cells[1] in TRANSPORTS and cells[1] not in transports:
-            kept.append(line)
+        cells = cells_of(line)
+        if len(cells) != len(COLUMNS) or cells[1] not in TRANSPORTS:
+            continue
+        if (number_of(cells), cells[1]) not in ran:
+            kept.append("| " + " | ".join(cells) + " |")
     return kept
 
 
-def table(rows: list[Figures], extra: list[str], seconds: float, transports: list[str]) -> str:
+def _order(line: str) -> tuple[int, int]:
+    cells = cells_of(line)
+    number = number_of(cells)
+    return TRANSPORTS.index(cells[1]), int(number) if number.isdigit() else 0
+
+
+def table(
+    rows: list[Figures],
+    extra: list[str],
+    seconds: float,
+    ran: set[tuple[str, str]],
+    transports: list[str],
+    document: str,
+) -> str:
+    """The figures block: this run's rows, and the document's rows of everything else."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    kept = earlier_rows(transports)
-    scope = f"Last run ({', '.join(transports)}): {when}, Python {platform.python_version()}"
+    kept = earlier_rows(document, ran)
+    numbers = sorted({int(number) for number, _ in ran})
+    which = ", ".join(str(n) for n in numbers)
+    scope = (
+        f"Last run (scenarios {which} on {', '.join(transports)}): {when}, "
+        f"Python {platform.python_version()}"
+    )
     if kept:
-        scope += "; the rows of the other transports are from the suite's previous run"
+        scope += "; the other rows are from earlier runs"
+    body = sorted([row(f, for_doc=True) for f in rows] + kept, key=_order)
     lines = [
         BEGIN,
         f"{scope}, {seconds:.0f} s in all.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
-        *(row(f, for_doc=True) for f in rows),
-        *kept,
+        *body,
         "",
         *extra,
         END,
@@ -100,7 +160,9 @@ def write_doc(block: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/faults", description=__doc__.splitlines()[0])
     parser.add_argument("--transport", default="rabbitmq", help="comma-separated transports")
-    parser.add_argument("--only", default="", help="comma-separated scenario numbers (1-10)")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated scenario numbers (1-{len(SCENARIOS)})"
+    )
     parser.add_argument("--load", action="store_true", help="also run the load run")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the document")
     args = parser.parse_args(argv)
@@ -111,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     numbers = {int(n) for n in args.only.split(",") if n} or set(range(1, len(SCENARIOS) + 1))
     started = time.monotonic()
     rows: list[Figures] = []
+    ran: set[tuple[str, str]] = set()
     print("| " + " | ".join(COLUMNS) + " |", flush=True)
     for transport in transports:
         for number, scenario in enumerate(SCENARIOS, start=1):
@@ -133,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                     notes=[f"scenario failed: {type(exc).__name__}: {exc}"[:300]],
                 )
             rows.append(figures)
+            ran.add((str(number), transport))
             print(row(figures), flush=True)
     extra: list[str] = []
     if args.load:
@@ -145,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows_hold = True
     elapsed = time.monotonic() - started
-    if not args.no_docs and len(numbers) == len(SCENARIOS):
-        write_doc(table(rows, extra, elapsed, transports))
+    if not args.no_docs:
+        document = DOC.read_text() if DOC.exists() else ""
+        write_doc(table(rows, extra, elapsed, ran, transports, document))
         print(f"figures written to {DOC}", flush=True)
     return 0 if rows_hold and all(f.holds for f in rows) else 1
 

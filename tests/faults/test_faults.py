@@ -31,3 +31,5 @@ def test_nothing_is_lost_and_every_view_converges(scenario: Scenario, transport:
     assert figures.lost == 0, figures
     assert figures.published == figures.committed, figures
     assert figures.converged, figures
+    # Where a scenario measures resume, every reconnection resumed (no snapshot).
+    assert figures.holds, figures
