@@ -1,7 +1,7 @@
 """Estimates how long a processing document still needs, from recent runs of the same steps.
 
-Each step's duration is modelled as a fixed cost plus a cost per byte, fitted by least squares
-over the latest finished documents (their stored ``step_seconds`` and upload size), so that
+Each step's duration is modelled as a fixed cost plus a cost per byte, fitted robustly over
+the latest finished documents (their stored ``step_seconds`` and upload size), so that
 every process reading the same database makes the same estimate. A step no recent document
 ran has no estimate, and then neither has the document: no number is better than a made-up one.
 """
