@@ -343,6 +343,7 @@ def _stage_handler(
     leases: DocumentLeases,
     owner: str,
     lease_seconds: float,
+    recoveries_log: OperatorLog,
 ) -> RunStage:
     return RunStage(
         STAGES_BY_NAME[name],
@@ -352,6 +353,7 @@ def _stage_handler(
         leases,
         owner=owner,
         lease_seconds=lease_seconds,
+        recoveries_log=recoveries_log,
     )
 
 
@@ -576,6 +578,7 @@ class Container(containers.DeclarativeContainer):
         leases=providers.Singleton(DeadlineGuardedLeases, leases, step_deadlines),
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
+        recoveries_log=operator_log,
     )
     provision_workspace = providers.Singleton(
         ProvisionWorkspace, status_service, rag_configs, storage
