@@ -177,7 +177,6 @@ class RunStage:
             extra={**context, "version": after.version},
         )
 
-
     def _note_takeover(self, document_id: int, progress: Progress) -> None:
         # A step left under way whose lease this worker could take: its worker died and the
         # redelivered request got here before the sweeper did. Operators see it among the
