@@ -31,6 +31,10 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.instrumentation.sqlalchemy.version import __version__ as sqlalchemy_version
 from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.util.http import (
+    OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS,
+    get_custom_headers,
+)
 from opentelemetry.util.types import Attributes
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute, Match
@@ -42,6 +46,8 @@ from application.tracing import carrying
 # Query parameters whose values are credentials: the token of ``/ws`` and ``/events``.
 SECRET_QUERY_PARAMETERS = frozenset({"token", "access_token"})
 REDACTED = "REDACTED"
+# Headers that carry credentials, shown as ``[REDACTED]`` even when headers are captured.
+SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
 _NO_METRICS = NoOpMeterProvider()
 
 
@@ -106,6 +112,11 @@ class TracedHttp:
             meter_provider=_NO_METRICS,
             # A span per message sent would be one per chunk of a streamed response.
             exclude_spans=["receive", "send"],
+            # Headers are recorded only if an operator names them; credentials never are.
+            http_capture_headers_sanitize_fields=[
+                *SECRET_HEADERS,
+                *get_custom_headers(OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS),
+            ],
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
