@@ -368,6 +368,7 @@ def _stage_handler(
     leases: DocumentLeases,
     owner: str,
     lease_seconds: float,
+    recoveries_log: OperatorLog,
 ) -> RunStage:
     return RunStage(
         STAGES_BY_NAME[name],
@@ -377,6 +378,7 @@ def _stage_handler(
         leases,
         owner=owner,
         lease_seconds=lease_seconds,
+        recoveries_log=recoveries_log,
     )
 
 
@@ -608,6 +610,7 @@ class Container(containers.DeclarativeContainer):
         leases=providers.Singleton(DeadlineGuardedLeases, leases, step_deadlines),
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
+        recoveries_log=operator_log,
     )
     provision_workspace = providers.Singleton(
         ProvisionWorkspace, status_service, rag_configs, storage
