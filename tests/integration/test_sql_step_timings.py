@@ -59,9 +59,10 @@ def test_the_latest_ready_runs_are_read_and_the_outbox_carries_the_stored_estima
     runner.run(first, steps).unwrap()
     assert timings.recent(10) == [TimedRun(100, {"Parsing": 2.0, "Chunking text": 1.0})]
 
-    second = add(300)
+    # One size seen: four times the size is announced as twice the time.
+    second = add(400)
     runner.run(second, steps).unwrap()
-    assert [run.size_bytes for run in timings.recent(10)] == [300, 100]
+    assert [run.size_bytes for run in timings.recent(10)] == [400, 100]
     assert len(timings.recent(1)) == 1
 
     with database.engine.connect() as connection:
@@ -70,7 +71,7 @@ def test_the_latest_ready_runs_are_read_and_the_outbox_carries_the_stored_estima
     of_second = [(e.status.value, e.eta_seconds) for e in events if e.document_id == second]
     assert of_second == [
         ("pending", None),
-        ("processing", 6.0 + 3.0),
-        ("processing", 3.0),
+        ("processing", 4.0 + 2.0),
+        ("processing", 2.0),
         ("ready", None),
     ]
