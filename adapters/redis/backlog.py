@@ -74,7 +74,7 @@ class RedisQueueBacklogs(QueueBacklogs):
         first = entries(self._client.xrange(stream, after, "+", count=1))
         lag = info.get("lag")
         if first and lag is None:
-            lag = len(self._client.xrange(stream, after, "+", count=MAX_COUNTED))
+            lag = len(entries(self._client.xrange(stream, after, "+", count=MAX_COUNTED)))
         waiting = int(lag or 0) if first else 0
         return waiting, int(info.get("pending") or 0), _ms(first[0][0]) if first else None
 
