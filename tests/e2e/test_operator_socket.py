@@ -14,8 +14,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from adapters.auth.jwt_tokens import JwtIssuer
 from adapters.bootstrap import Services, bootstrap
-from domain.events import DocumentUploaded
+from domain.events import WORK_QUEUES, DocumentUploaded
 from entrypoints.asyncapi import frame_schemas
+from entrypoints.cli import main
 from entrypoints.server import create_app
 from entrypoints.server.admin import OPERATOR_FIGURES, OPERATOR_SOCKET_PATH
 from entrypoints.server.sockets import CLOSE_POLICY_VIOLATION
@@ -137,3 +138,18 @@ def test_the_http_route_answers_the_same_figures(services: Services, client: Tes
     assert stage(answer.json(), "ingestion")["depth"] == 3
     stranger = {"Authorization": f"Bearer {token(services, 2)}"}
     assert client.get("/api/admin/queues", headers=stranger).status_code == 403
+
+
+def test_the_admin_queues_command_prints_a_line_per_stage(
+    services: Services, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "memory://")
+    monkeypatch.setenv("TRANSPORT", "memory")
+    publish_uploads(services, 2)
+    overrides = {"operator_console": services.operator_console}
+    assert main(["admin", "queues"], overrides=overrides) == 0
+    rows = {row["stage"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(rows) == set(WORK_QUEUES)
+    assert rows["ingestion"]["depth"] == 2
+    assert rows["ingestion"]["oldest_age_seconds"] >= 0
+    assert rows["graph"] == {**rows["graph"], "depth": 0, "oldest_age_seconds": None}
