@@ -63,7 +63,8 @@ def denial(client: TestClient, url: str) -> WebSocketDenialResponse:
 
 
 def stage(frame: dict[str, Any], name: str) -> dict[str, Any]:
-    (row,) = [row for row in frame["stages"] if row["stage"] == name]
+    rows: list[dict[str, Any]] = [row for row in frame["stages"] if row["stage"] == name]
+    (row,) = rows
     return row
 
 
