@@ -261,10 +261,13 @@ class ConsoleFigures:
     async def frames(self) -> AsyncGenerator[str, None]:
         """The current figures as soon as they are read, then each change of them."""
         self._watchers += 1
+        seen = 0
         if self._reader is None:
+            # Figures kept from an earlier watch are stale: wait for a fresh reading.
+            self._figures = None
+            seen = self._version
             self._reader = asyncio.get_running_loop().create_task(self._read_forever())
         try:
-            seen = 0
             while True:
                 while self._version == seen:
                     await self._event().wait()
