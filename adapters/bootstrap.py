@@ -13,8 +13,10 @@ yields from then on (a plain object, or a dependency-injector provider)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp
 
 from adapters.container import Container, build_container, close_container
 from adapters.prometheus.metrics import PrometheusMetrics
@@ -198,6 +200,12 @@ class Services:
         """Opens spans: real ones when an ``OTEL_*`` exporter is configured, else none."""
         tracer: Tracer = self._container.tracer()
         return tracer
+
+    @property
+    def http_tracing(self) -> Callable[[ASGIApp], ASGIApp] | None:
+        """Wraps an ASGI app in the HTTP server span; ``None`` when tracing is off."""
+        instrumentation = self._container.instrumentation()
+        return None if instrumentation is None else instrumentation.asgi
 
     def process_metrics(self) -> PrometheusMetrics:
         """This process's metrics registry, with the counts the status service keeps itself."""

@@ -12,7 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dependency_injector import containers, providers
 
@@ -70,6 +70,9 @@ from domain.ports.outbox import Outbox
 from domain.ports.processing import ChunkIndex, GraphStore
 from domain.ports.usage import UserUsage
 from domain.signing import EventSigner, VersionGuard
+
+if TYPE_CHECKING:
+    from adapters.tracing.instrumentation import LibraryInstrumentation
 
 
 class _Closable(Protocol):
@@ -149,10 +152,11 @@ def _redis_broker(
     max_deliveries: int,
     redelivery_seconds: float,
     codec: EventCodec,
+    instrumentation: LibraryInstrumentation | None,
 ) -> MessageBroker:
     from adapters.redis.broker import RedisBroker
 
-    return _opened(
+    broker = _opened(
         opened,
         "broker",
         lambda: RedisBroker(
@@ -163,12 +167,22 @@ def _redis_broker(
             codec=codec,
         ),
     )
+    if instrumentation is not None:
+        instrumentation.redis(broker.connection.client)
+    return broker
 
 
-def _sql_database(opened: Opened, url: str, delivery: str) -> Any:
+def _sql_database(
+    opened: Opened, url: str, delivery: str, instrumentation: LibraryInstrumentation | None
+) -> Any:
     from adapters.sql.database import Database
 
-    return _opened(opened, "database", lambda: Database.connect(url, outbox=delivery == "outbox"))
+    database = _opened(
+        opened, "database", lambda: Database.connect(url, outbox=delivery == "outbox")
+    )
+    if instrumentation is not None:
+        instrumentation.engine(database.engine)
+    return database
 
 
 def _sql_repository(database: Any) -> StatusRepository:
@@ -332,6 +346,17 @@ def _tracer(
     )
 
 
+def _instrumentation(tracer: Tracer) -> LibraryInstrumentation | None:
+    """The instrumentation packages on ``tracer``'s spans; none unless it is OpenTelemetry's."""
+    if isinstance(tracer, NoTracer):
+        return None
+    # Imported only when tracing is on, like the SDK.
+    from adapters.tracing.instrumentation import LibraryInstrumentation
+    from adapters.tracing.opentelemetry import OpenTelemetryTracer
+
+    return LibraryInstrumentation(tracer) if isinstance(tracer, OpenTelemetryTracer) else None
+
+
 def _worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -344,6 +369,7 @@ def _stage_handler(
     leases: DocumentLeases,
     owner: str,
     lease_seconds: float,
+    recoveries_log: OperatorLog,
 ) -> RunStage:
     return RunStage(
         STAGES_BY_NAME[name],
@@ -353,6 +379,7 @@ def _stage_handler(
         leases,
         owner=owner,
         lease_seconds=lease_seconds,
+        recoveries_log=recoveries_log,
     )
 
 
@@ -374,6 +401,18 @@ class Container(containers.DeclarativeContainer):
         config.event_max_version,
         config.event_max_version_jump,
         metrics,
+    )
+    tracer: providers.Provider[Tracer] = providers.Singleton(
+        _tracer,
+        opened,
+        config.otel_traces_exporter,
+        config.otel_service_name,
+        config.otel_exporter_otlp_endpoint,
+        config.otel_exporter_otlp_traces_endpoint,
+    )
+    # The libraries' own instrumentation (SQLAlchemy, Redis, ASGI); none with tracing off.
+    instrumentation: providers.Provider[LibraryInstrumentation | None] = providers.Singleton(
+        _instrumentation, tracer
     )
     broker: providers.Provider[MessageBroker] = providers.Selector(
         config.transport,
@@ -403,11 +442,14 @@ class Container(containers.DeclarativeContainer):
             config.max_deliveries,
             config.redelivery_seconds,
             event_codec,
+            instrumentation,
         ),
     )
     publisher = providers.Singleton(broker.provided.publisher.call())
 
-    database = providers.Singleton(_sql_database, opened, config.database_url, config.delivery)
+    database = providers.Singleton(
+        _sql_database, opened, config.database_url, config.delivery, instrumentation
+    )
     memory_outbox = providers.Selector(
         config.delivery,
         direct=providers.Object(None),
@@ -480,14 +522,6 @@ class Container(containers.DeclarativeContainer):
     # With outbox delivery the repository records each status event in the status change's
     # own transaction and the relay publishes it; the service then publishes nothing itself.
     # ``step_delay`` (the demo's) slows the workers' step announcements only, never the API.
-    tracer: providers.Provider[Tracer] = providers.Singleton(
-        _tracer,
-        opened,
-        config.otel_traces_exporter,
-        config.otel_service_name,
-        config.otel_exporter_otlp_endpoint,
-        config.otel_exporter_otlp_traces_endpoint,
-    )
     status_publisher = providers.Selector(
         config.delivery,
         direct=providers.Singleton(paced, publisher, config.step_delay),
@@ -577,6 +611,7 @@ class Container(containers.DeclarativeContainer):
         leases=providers.Singleton(DeadlineGuardedLeases, leases, step_deadlines),
         owner=worker_identity,
         lease_seconds=config.worker_lease_seconds,
+        recoveries_log=operator_log,
     )
     provision_workspace = providers.Singleton(
         ProvisionWorkspace, status_service, rag_configs, storage

@@ -8,12 +8,15 @@ import threading
 from collections.abc import Callable, Iterator
 
 from application.jobs import TERMINAL, JobRunner, JobStep
+from application.operations import SWEEPER
 from application.pipeline import Stage
 from application.status_service import StatusService
 from application.tracing import current_traceparent
 from domain.entities import RagConfig
 from domain.events import Event, WorkspaceCreated
 from domain.ports import DocumentLeases, FileStorage, MessagePublisher, RagConfigs
+from domain.ports.operations import OperatorAction, OperatorLog
+from domain.progress import Progress, StepState
 from domain.result import Err
 from domain.status import DocumentProcessingStatus, WorkspaceStatus
 
@@ -114,8 +117,10 @@ class RunStage:
         owner: str,
         lease_seconds: float,
         cancel_poll_seconds: float = CANCEL_POLL_SECONDS,
+        recoveries_log: OperatorLog | None = None,
     ) -> None:
         self.stage = stage
+        self._recoveries_log = recoveries_log
         self._runner = runner
         self._steps = steps
         self._work = work_publisher
@@ -141,6 +146,7 @@ class RunStage:
                 # sweeper takes the document up once its lease runs out.
                 log.info("another worker holds this document", extra=context)
                 return
+            self._note_takeover(document.id, document.progress)
             with stopping_when_settled(self._runner, document.id, self._cancel_poll_seconds):
                 outcome = self._runner.run(document.id, self._steps(self.stage))
         if isinstance(outcome, Err):
@@ -170,6 +176,30 @@ class RunStage:
             after.processing_status.value,
             extra={**context, "version": after.version},
         )
+
+    def _note_takeover(self, document_id: int, progress: Progress) -> None:
+        # A step left under way whose lease this worker could take: its worker died and the
+        # redelivered request got here before the sweeper did. Operators see it among the
+        # recoveries either way.
+        interrupted = [s.label for s in progress.steps if s.state is StepState.ACTIVE]
+        if not interrupted or self._recoveries_log is None:
+            return
+        log.warning(
+            "taking over a document whose worker was lost at %r",
+            interrupted[0],
+            extra={"document_id": document_id},
+        )
+        try:
+            self._recoveries_log.record(
+                OperatorAction(
+                    actor=SWEEPER,
+                    action="recover",
+                    target=f"document {document_id}",
+                    outcome=f"taken over at {interrupted[0]} by {self._owner}",
+                )
+            )
+        except Exception:  # the record is for operators; the work goes on without it
+            log.warning("could not record a takeover", extra={"document_id": document_id})
 
 
 class ProvisionWorkspace:

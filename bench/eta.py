@@ -62,11 +62,18 @@ def mixed_corpus(count: int, *, seed: int = 7) -> list[tuple[str, bytes]]:
 def eta(count: int, log: Any) -> list[Row]:
     """Run ``count`` documents and report the estimates' error."""
     from adapters.bootstrap import bootstrap
+    from bench.services import BENCH_UPLOADS_PER_MINUTE
     from domain.events import DocumentStatusUpdated, StatusEvent
     from domain.result import Err
     from entrypoints.runtime import WORKER_KINDS, start_worker_threads
 
-    services = bootstrap({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
+    services = bootstrap(
+        {
+            "DATABASE_URL": "memory://",
+            "TRANSPORT": "memory",
+            "UPLOADS_PER_MINUTE": BENCH_UPLOADS_PER_MINUTE,
+        }
+    )
     heard: list[tuple[float, DocumentStatusUpdated]] = []
     settled = threading.Condition()
 

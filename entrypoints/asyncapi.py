@@ -190,8 +190,20 @@ _CURSOR: Schema = {
 _NULLABLE_STRING: Schema = {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
 
+_TRACEPARENT: Schema = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+    "description": "The W3C `traceparent` of the work that caused the change (the same as "
+    "`data.traceparent`); left out when that work was not part of a trace.",
+}
+
+
 def _event_data(event_type: type[Event]) -> Callable[[], Schema]:
-    return lambda: {"data": message_schema(event_type), "cursor": _CURSOR}
+    return lambda: {
+        "traceparent": _TRACEPARENT,
+        "data": message_schema(event_type),
+        "cursor": _CURSOR,
+    }
 
 
 def _sync_properties() -> Schema:
@@ -231,15 +243,17 @@ SERVER_FRAMES: tuple[Frame, ...] = (
     ),
     Frame(
         "document_status",
-        "A document's status changed (the document.status.updated event's message).",
+        "A document's status changed (the document.status.updated event's message); "
+        "`traceparent` beside it when the change is part of a trace.",
         _event_data(DocumentStatusUpdated),
-        optional=frozenset({"cursor"}),
+        optional=frozenset({"cursor", "traceparent"}),
     ),
     Frame(
         "workspace_status",
-        "A workspace's status changed (the workspace.status.updated event's message).",
+        "A workspace's status changed (the workspace.status.updated event's message); "
+        "`traceparent` beside it when the change is part of a trace.",
         _event_data(WorkspaceStatusUpdated),
-        optional=frozenset({"cursor"}),
+        optional=frozenset({"cursor", "traceparent"}),
     ),
 )
 CLIENT_FRAMES: tuple[Frame, ...] = (

@@ -43,17 +43,24 @@ class OpenTelemetryTracer(Tracer):
         # An explicit context, never the ambient one: the plain value is the one truth.
         context = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else Context()
         kind = SpanKind.SERVER if server else SpanKind.INTERNAL
-        with self._tracer.start_as_current_span(
-            name, context=context, kind=kind, attributes=dict(attributes or {})
+        with (
+            self._tracer.start_as_current_span(
+                name, context=context, kind=kind, attributes=dict(attributes or {})
+            ),
+            carrying(traceparent_of_current_span()),
         ):
-            carrier: dict[str, str] = {}
-            _PROPAGATOR.inject(carrier)
-            with carrying(carrier.get("traceparent")):
-                yield
+            yield
 
     def close(self) -> None:
         """Send what is still buffered, then stop the exporters."""
         self.provider.shutdown()
+
+
+def traceparent_of_current_span() -> str | None:
+    """The W3C ``traceparent`` of the span current in OpenTelemetry's context, if any."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
 
 
 def exporter_named(name: str, *, endpoint: str) -> SpanExporter:

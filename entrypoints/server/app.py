@@ -42,7 +42,7 @@ from entrypoints.server.protocol import FIRST_PAGE_SIZE, MAX_FRAME_BYTES, RESUME
 from entrypoints.server.snapshots import ScopeReader, SharedSnapshotReads, Snapshot
 from entrypoints.server.sockets import MAX_INCOMING_FRAME_BYTES, MAX_SOCKETS_PER_USER, StatusSocket
 from entrypoints.server.sse import StatusEvents
-from entrypoints.server.tracing import TracedRequests
+from entrypoints.server.tracing import CarriedTraceContext
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -203,7 +203,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(TracedRequests, tracer=services.tracer)],
+        middleware=[Middleware(services.http_tracing or CarriedTraceContext)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: on_api_error,

@@ -56,7 +56,11 @@ def event_position(event: StatusEvent) -> int | None:
 
 def event_frame(event: StatusEvent, epoch: str | None = None) -> str:
     kind = "document_status" if isinstance(event, DocumentStatusUpdated) else "workspace_status"
-    message: dict[str, Any] = {"type": kind, "data": event.to_message()}
+    message: dict[str, Any] = {"type": kind}
+    if event.traceparent is not None:
+        # Beside ``data`` too: a client or proxy can follow the trace without reading the event.
+        message["traceparent"] = event.traceparent
+    message["data"] = event.to_message()
     position = event_position(event)
     if epoch is not None and position is not None:
         message["cursor"] = Cursor(epoch, position).encode()

@@ -1,29 +1,29 @@
-"""The HTTP span: every request handled in a span that continues the caller's ``traceparent``."""
+"""The trace context of HTTP requests when this server records no spans.
+
+With tracing on, the OpenTelemetry ASGI instrumentation (wired by the composition root,
+``Services.http_tracing``) opens the server span. With it off, a request that arrives with a
+``traceparent`` header still passes it on: the work and the events it causes carry the
+caller's trace context unchanged, so a caller that traces can follow them.
+"""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from application.tracing import Tracer
+from application.tracing import carrying
+from domain.events import is_traceparent
 
 
-class TracedRequests:
-    """ASGI middleware: a server span per HTTP request, its context current while it runs."""
+class CarriedTraceContext:
+    """ASGI middleware: the caller's well-formed ``traceparent`` is current while it runs."""
 
-    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or ()).get(b"traceparent")
-        method, path = scope["method"], scope["path"]
-        with self._tracer.span(
-            f"{method} {path}",
-            parent=incoming.decode("latin-1") if incoming else None,
-            server=True,
-            attributes={"http.request.method": method, "url.path": path},
-        ):
+        incoming = dict(scope.get("headers") or ()).get(b"traceparent", b"").decode("latin-1")
+        with carrying(incoming if is_traceparent(incoming) else None):
             await self._app(scope, receive, send)

@@ -8,6 +8,17 @@ export interface VersionedEntity {
   [field: string]: unknown;
 }
 
+/** A `document_status` or `workspace_status` frame, as the server sends it. */
+export interface StatusFrame {
+  type: "document_status" | "workspace_status";
+  /** The event message (its `traceparent` included). */
+  data: { [field: string]: unknown };
+  /** The change cursor (`<epoch>:<position>`), on scoped connections. */
+  cursor?: string;
+  /** The change's W3C trace context, beside `data`; absent when it has none. */
+  traceparent?: string;
+}
+
 /** A document from an event message (`document_id`, `status`, `error`) or an API body. */
 export function normalizeDocument(data: object): VersionedEntity;
 

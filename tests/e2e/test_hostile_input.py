@@ -8,6 +8,7 @@ to ``ready`` on that same socket, and every process must still be running.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
@@ -253,34 +254,34 @@ def test_a_non_ascii_bearer_token_is_unauthorized(stage: Stage) -> None:
 
 
 def test_garbage_text_closes_only_that_socket_as_unsupported(stage: Stage) -> None:
-    socket_ = open_socket(stage.server, stage.server.token(stage.user))
-    socket_.recv(timeout=10)  # the snapshot
-    socket_.send("{{{ definitely not json")
-    assert closed_with(socket_) == 1003
+    with open_socket(stage.server, stage.server.token(stage.user)) as socket_:
+        socket_.recv(timeout=10)  # the snapshot
+        socket_.send("{{{ definitely not json")
+        assert closed_with(socket_) == 1003
     stage.assert_nothing_else_affected()
 
 
 def test_a_binary_frame_closes_only_that_socket_as_unsupported(stage: Stage) -> None:
-    socket_ = open_socket(stage.server, stage.server.token(stage.user))
-    socket_.recv(timeout=10)
-    socket_.send(b"\x00\x01\x02 binary")
-    assert closed_with(socket_) == 1003
+    with open_socket(stage.server, stage.server.token(stage.user)) as socket_:
+        socket_.recv(timeout=10)
+        socket_.send(b"\x00\x01\x02 binary")
+        assert closed_with(socket_) == 1003
     stage.assert_nothing_else_affected()
 
 
 def test_an_oversize_frame_closes_only_that_socket_as_too_big(stage: Stage) -> None:
-    socket_ = open_socket(stage.server, stage.server.token(stage.user))
-    socket_.recv(timeout=10)
-    socket_.send(json.dumps({"type": "resync", "pad": "x" * 20_000}))
-    assert closed_with(socket_) == 1009
+    with open_socket(stage.server, stage.server.token(stage.user)) as socket_:
+        socket_.recv(timeout=10)
+        socket_.send(json.dumps({"type": "resync", "pad": "x" * 20_000}))
+        assert closed_with(socket_) == 1009
     stage.assert_nothing_else_affected()
 
 
 def test_a_frame_over_the_protocol_limit_is_refused_by_the_server(stage: Stage) -> None:
-    socket_ = open_socket(stage.server, stage.server.token(stage.user), max_size=None)
-    socket_.recv(timeout=10)
-    socket_.send("x" * (200 * 1024))
-    assert closed_with(socket_) == 1009
+    with open_socket(stage.server, stage.server.token(stage.user), max_size=None) as socket_:
+        socket_.recv(timeout=10)
+        socket_.send("x" * (200 * 1024))
+        assert closed_with(socket_) == 1009
     stage.assert_nothing_else_affected()
 
 
@@ -289,16 +290,13 @@ def test_a_connection_flood_from_one_user_leaves_others_served(stage: Stage) -> 
     token = stage.server.token(flooder)
     opened: list[ClientConnection] = []
     refused = 0
-    try:
+    with contextlib.ExitStack() as sockets:
         for _ in range(300):
             try:
-                opened.append(open_socket(stage.server, token))
+                opened.append(sockets.enter_context(open_socket(stage.server, token)))
             except (InvalidStatus, OSError, TimeoutError):
                 refused += 1
         stage.assert_nothing_else_affected()
-    finally:
-        for connection in opened:
-            connection.close()
     assert len(opened) + refused == 300
     assert len(opened) == MAX_SOCKETS_PER_USER, "the flood was not capped per user"
     # What the flood did is visible: no socket outlives its close, none is counted twice.

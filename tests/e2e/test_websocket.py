@@ -330,6 +330,7 @@ def test_a_client_that_does_not_read_is_closed_without_stalling_another(
             uploaded: list[int] = []
             for n in range(200):
                 response = upload(client, workspace["id"], f"live-{n}.md", GOOD_TEXT)
+                assert response.status_code == 202, response.text
                 uploaded.append(response.json()["id"])
                 if server.metric("websocket_slow_clients_closed_total") >= 1:
                     break

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -29,6 +29,8 @@ class RecordedSpan:
     span_id: str
     parent_id: str | None
     service: str
+    kind: str = "INTERNAL"
+    attributes: dict[str, object] = field(default_factory=dict)
 
 
 def as_recorded(span: ReadableSpan) -> RecordedSpan:
@@ -40,6 +42,11 @@ def as_recorded(span: ReadableSpan) -> RecordedSpan:
         span_id=format_span_id(context.span_id),
         parent_id=None if span.parent is None else format_span_id(span.parent.span_id),
         service=str(span.resource.attributes.get("service.name", "")),
+        kind=span.kind.name,
+        attributes={
+            name: value if isinstance(value, str | int | float | bool) else str(value)
+            for name, value in (span.attributes or {}).items()
+        },
     )
 
 

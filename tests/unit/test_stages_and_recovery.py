@@ -8,6 +8,7 @@ from adapters.memory.broker import InMemoryBroker
 from adapters.memory.chunks import InMemoryChunkIndex
 from adapters.memory.graph import InMemoryGraphStore
 from adapters.memory.leases import InMemoryDocumentLeases
+from adapters.memory.operations import InMemoryOperatorLog
 from adapters.memory.rag_configs import InMemoryRagConfigs
 from adapters.memory.repository import InMemoryStatusRepository
 from adapters.memory.storage import InMemoryFileStorage
@@ -77,7 +78,9 @@ class Pipeline:
         )
         self.storage.save("1/a.txt", [TEXT])
 
-    def handler(self, stage: Stage, owner: str = "w1") -> RunStage:
+    def handler(
+        self, stage: Stage, owner: str = "w1", log: InMemoryOperatorLog | None = None
+    ) -> RunStage:
         return RunStage(
             stage,
             self.runner,
@@ -86,6 +89,7 @@ class Pipeline:
             self.leases,
             owner=owner,
             lease_seconds=10,
+            recoveries_log=log,
         )
 
     def request(self, stage: Stage) -> Event:
@@ -219,6 +223,30 @@ def test_a_worker_lost_before_its_first_write_leaves_a_pending_document_that_is_
     assert p.repository.get_document(p.document.id) == p.document  # nothing else changed
     p.handler(INGESTION, owner="next")(request)
     assert p.repository.get_document(p.document.id).chunk_count > 0  # type: ignore[union-attr]
+
+
+def test_a_redelivery_that_takes_over_from_a_lost_worker_is_recorded_as_a_recovery() -> None:
+    p = Pipeline()
+    log = InMemoryOperatorLog()
+    p.handler(INGESTION, owner="steady", log=log)(p.request(INGESTION))
+    assert log.recent() == []  # an ordinary run is no recovery
+    q = Pipeline()
+    q.status.update_document_status(
+        q.document.id, "processing", progress=q.document.progress.begin("Parsing")
+    ).unwrap()
+    assert q.leases.acquire(q.document.id, "vanished", 10)
+    q.clock.now = 11  # its lease ran out; the broker hands its request to another worker
+    q.handler(INGESTION, owner="next", log=log)(q.request(INGESTION))
+    (recovery,) = log.recent()
+    assert (recovery.actor, recovery.action, recovery.target) == (
+        "sweeper",
+        "recover",
+        f"document {q.document.id}",
+    )
+    assert recovery.outcome == "taken over at Parsing by next"
+    done = q.repository.get_document(q.document.id)
+    assert done is not None
+    assert done.progress.all_completed(INGESTION.labels)
 
 
 def test_a_late_write_from_a_vanished_worker_is_refused() -> None:

@@ -116,9 +116,21 @@ def test_durations_scale_with_the_document_size() -> None:
     assert estimator.remaining(Progress.plan(PLAN), size_bytes=0) == pytest.approx(1.0)
 
 
-def test_one_size_seen_scales_proportionally() -> None:
+def test_one_size_seen_scales_with_the_square_root_of_the_size_ratio() -> None:
     estimator = EtaEstimator(FakeTimings(runs((1000, {"Parsing": 2.0}))), now=FakeClock())
-    assert estimator.remaining(Progress.plan(["Parsing"]), size_bytes=3000) == 6.0
+    plan = Progress.plan(["Parsing"])
+    assert estimator.remaining(plan, size_bytes=4000) == 4.0
+    assert estimator.remaining(plan, size_bytes=1000) == 2.0
+    # 600 times larger: neither as fast as the small file nor 600 times slower.
+    assert estimator.remaining(plan, size_bytes=600_000) == pytest.approx(2.0 * 600**0.5, abs=1e-3)
+
+
+def test_one_slow_run_moves_the_fit_no_more_than_any_other() -> None:
+    # 1 s fixed plus 1 ms per byte, and one run taken on a busy machine (ten times slower).
+    clean = [(size, 1.0 + size / 1000) for size in (1000, 2000, 3000, 4000, 5000)]
+    model = StepModel.fit([*clean, (3000, 40.0)])
+    assert model.seconds(10_000) == pytest.approx(11.0, rel=0.05)
+    assert model.seconds(0) == pytest.approx(1.0, rel=0.05)
 
 
 def test_completed_steps_count_nothing_and_a_running_step_its_remainder() -> None:
@@ -209,7 +221,8 @@ def test_the_runner_records_step_times_and_announces_an_eta_once_history_exists(
     assert [e.eta_seconds for e in events] == [None, None, None]  # no history yet
 
     publisher.events.clear()
-    second = add_document(repository, 2000)  # twice the size: twice the time
+    # One size seen so far: four times the size is announced as twice the time.
+    second = add_document(repository, 4000)
     runner.run(second, steps).unwrap()
     announced = [e for e in publisher.events if isinstance(e, DocumentStatusUpdated)]
     assert [(e.status, e.eta_seconds) for e in announced] == [

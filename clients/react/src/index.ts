@@ -22,11 +22,13 @@ export {
 } from "./status";
 export type {
   ConnectionState,
+  DocumentStatusFrame,
   DocumentStatusMessage,
   ProgressStep,
   StatusClientSettings,
   StatusDocument,
   StatusWorkspace,
   StepState,
+  WorkspaceStatusFrame,
   WorkspaceStatusMessage,
 } from "./types";

@@ -56,6 +56,8 @@ export interface DocumentStatusMessage {
   version: number;
   event_id?: string;
   occurred_at?: string;
+  /** The W3C trace context of the work that caused the change; null when none. */
+  traceparent?: string | null;
 }
 
 /** The `data` of a `workspace_status` frame: the event message. */
@@ -68,7 +70,25 @@ export interface WorkspaceStatusMessage {
   version: number;
   event_id?: string;
   occurred_at?: string;
+  /** The W3C trace context of the work that caused the change; null when none. */
+  traceparent?: string | null;
 }
+
+/** A status frame as the server sends it on `/ws` and `/events`. */
+interface StatusFrame<Type extends string, Message> {
+  type: Type;
+  data: Message;
+  /** The change cursor (`<epoch>:<position>`); on scoped connections (protocol 2) only. */
+  cursor?: string;
+  /** The change's W3C trace context (as `data.traceparent`); absent when it has none. */
+  traceparent?: string;
+}
+
+/** `{"type": "document_status", "traceparent"?, "cursor"?, "data": {...}}`. */
+export type DocumentStatusFrame = StatusFrame<"document_status", DocumentStatusMessage>;
+
+/** `{"type": "workspace_status", "traceparent"?, "cursor"?, "data": {...}}`. */
+export type WorkspaceStatusFrame = StatusFrame<"workspace_status", WorkspaceStatusMessage>;
 
 /** The connection to the server: `live` once a snapshot has arrived; or a newer state. */
 export type ConnectionState =
