@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -332,21 +333,27 @@ class OperatorSocket:
             await refuse_socket(websocket, 403, NOT_AN_OPERATOR)
             return
         await websocket.accept()
-        sender = asyncio.create_task(self._send(websocket))
-        reader = asyncio.create_task(_drain(websocket))
         expires_in = max(0.0, verified.value.expires_at - time.time())
-        try:
-            done, _ = await asyncio.wait(
-                (sender, reader), timeout=expires_in, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in (sender, reader):
-                task.cancel()
-            await asyncio.gather(sender, reader, return_exceptions=True)
-        if not done:
+        # One task group: whichever ends first (the client leaving, a failed send) ends the
+        # other, and the server's own cancellation reaches both.
+        with anyio.move_on_after(expires_in) as expiry:
+            async with anyio.create_task_group() as group:
+
+                async def send() -> None:
+                    try:
+                        await self._send(websocket)
+                    except Exception as exc:  # a broken socket ends this socket only
+                        log.warning("operator socket send failed: %s", exc)
+                    group.cancel_scope.cancel()
+
+                async def drain() -> None:
+                    await _drain(websocket)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(send)
+                group.start_soon(drain)
+        if expiry.cancelled_caught:
             await close_socket(websocket, CLOSE_POLICY_VIOLATION, "token expired")
-        elif sender in done and not sender.cancelled() and sender.exception() is not None:
-            log.warning("operator socket send failed: %s", sender.exception())
 
     async def _send(self, websocket: WebSocket) -> None:
         # Closed at once when the task is cancelled, so that the watcher count drops with it.
