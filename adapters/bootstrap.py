@@ -32,6 +32,7 @@ from application.tokens import TokenIssuer, TokenVerifier
 from application.tracing import Tracer, continuing
 from application.worker import WorkHandler
 from application.workspaces import Workspaces
+from domain.events import WORK_QUEUES
 from domain.ports import ChangeFeed, MessageBroker, StatusRepository, WorkerRegistry
 
 Overrides = Mapping[str, object]
@@ -109,6 +110,7 @@ class Services:
         self._container = container
         self.settings = settings
         self._lost_events_registered = False
+        self._queue_backlogs_registered = False
 
     @property
     def workspaces(self) -> Workspaces:
@@ -217,6 +219,17 @@ class Services:
                 lambda: self.status_service.lost_events,
             )
             self._lost_events_registered = True
+        return metrics
+
+    def expose_queue_backlogs(self) -> PrometheusMetrics:
+        """``process_metrics``, plus the depth and oldest request's age of every work queue,
+        read from the broker at each scrape (for one process per deployment: the server)."""
+        metrics = self.process_metrics()
+        if not self._queue_backlogs_registered:
+            from adapters.prometheus.queues import QueueBacklogCollector
+
+            metrics.register(QueueBacklogCollector(self.broker.backlogs(), list(WORK_QUEUES)))
+            self._queue_backlogs_registered = True
         return metrics
 
     def handlers_for(self, queue: str) -> dict[str, WorkHandler]:

@@ -279,6 +279,7 @@ def _operator_console(
         log,
         stuck,
         heartbeat_seconds=heartbeat_seconds,
+        backlogs=broker.backlogs(),
     )
 
 

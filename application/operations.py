@@ -7,18 +7,22 @@ request whose document is already ``ready`` changes nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from application.worker import Worker
 from domain.ports import (
+    Backlog,
     DeadLetter,
     DeadLetters,
     OperatorAction,
     OperatorLog,
+    QueueBacklogs,
     StuckDocument,
     StuckWork,
     WorkerBeat,
@@ -26,6 +30,9 @@ from domain.ports import (
 )
 from domain.problems import Problem, ProblemKind
 from domain.result import Err, Ok, Result
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 SWEEPER = "sweeper"
 RATE_WINDOW_SECONDS = 300.0
@@ -58,6 +65,21 @@ class StageRates:
         """Failed over all handled, 0 when nothing was handled."""
         handled = self.processed + self.failed
         return self.failed / handled if handled else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StageFigures:
+    """One row of the console's live figures: a work queue's backlog and dead letters, the
+    rates of the workers of that stage, or both.
+
+    ``backlog`` is ``None`` for a row of workers that take several queues (``worker all``),
+    or when the transport could not be read; ``rates`` is ``None`` while no worker is live.
+    """
+
+    stage: str
+    backlog: Backlog | None
+    rates: StageRates | None
+    dead_letters: int | None
 
 
 class StageRateSampler:
@@ -122,7 +144,9 @@ class OperatorConsole:
         *,
         heartbeat_seconds: float,
         sampler: StageRateSampler | None = None,
+        backlogs: QueueBacklogs | None = None,
     ) -> None:
+        self._backlogs = backlogs
         self._letters = dead_letters
         self._queues = tuple(queues)
         self._registry = registry
@@ -177,6 +201,28 @@ class OperatorConsole:
         """Throughput and failures per stage over the last minutes, from the heartbeats."""
         return self._sampler.rates(self.workers())
 
+    def backlogs(self) -> list[Backlog]:
+        """How many requests wait in each work queue and how old the oldest is."""
+        if self._backlogs is None:
+            return []
+        return [self._backlogs.of(name) for name in self._queues]
+
+    def figures(self) -> list[StageFigures]:
+        """Per stage: the queue's backlog and dead letters and the workers' rates, at once.
+
+        A queue the transport fails to read shows no backlog and no dead-letter count rather
+        than hiding every other figure.
+        """
+        rates = {r.stage: r for r in self.stage_rates()}
+        rows: list[StageFigures] = []
+        for name in self._queues:
+            backlogs = self._backlogs
+            backlog = None if backlogs is None else _read(name, "backlog", backlogs.of)
+            letters = _read(name, "dead letters", lambda queue: len(self._letters.of(queue)))
+            rows.append(StageFigures(name, backlog, rates.pop(name, None), letters))
+        rows += [StageFigures(stage, None, r, None) for stage, r in sorted(rates.items())]
+        return rows
+
     def stuck(self, *, expiring_within: float = 10.0, limit: int = 100) -> StuckReport:
         return StuckReport(
             documents=self._stuck.find(expiring_within=expiring_within, limit=limit),
@@ -224,6 +270,14 @@ class OperatorConsole:
                 Problem(ProblemKind.NOT_FOUND, f"no dead letter {letter_id!r} in queue {queue!r}")
             )
         return Ok(True)
+
+
+def _read(queue: str, what: str, read: Callable[[str], R]) -> R | None:
+    try:
+        return read(queue)
+    except Exception:  # a broker that is down must not blank the rest of the console
+        log.warning("could not read the %s of queue %s", what, queue, exc_info=True)
+        return None
 
 
 class WorkerPresence:

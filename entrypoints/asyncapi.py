@@ -32,6 +32,7 @@ from domain.events import (
     WorkspaceStatusUpdated,
 )
 from domain.progress import Progress, Step
+from entrypoints.operations_json import STAGE_FIGURES_SCHEMA
 
 Schema = dict[str, Any]
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -267,11 +268,24 @@ CLIENT_FRAMES: tuple[Frame, ...] = (
         optional=frozenset({"cursor"}),
     ),
 )
+# The operator socket (``/admin/ws``, operator tokens only) pushes one kind of frame.
+OPERATOR_FRAMES: tuple[Frame, ...] = (
+    Frame(
+        "operator_figures",
+        "The console's live figures per stage: queue depth, age of the oldest waiting request, "
+        "dead letters, throughput and failure rate; sent on connect and whenever they change "
+        "(read every 2 s).",
+        lambda: {
+            "at": {"type": "string", "format": "date-time"},
+            "stages": {"type": "array", "items": STAGE_FIGURES_SCHEMA},
+        },
+    ),
+)
 
 
 def frame_schemas() -> dict[str, Schema]:
     """The schema of every server-to-client frame, by its ``type``."""
-    return {frame.type: frame.schema() for frame in SERVER_FRAMES}
+    return {frame.type: frame.schema() for frame in (*SERVER_FRAMES, *OPERATOR_FRAMES)}
 
 
 # -- the AsyncAPI document ----------------------------------------------------------------------
@@ -344,6 +358,27 @@ def asyncapi_document() -> Schema:
     operations["receiveClientFrames"] = _operation(
         "receive", "statusSocket", map(_frame_name, CLIENT_FRAMES)
     )
+    operator_messages: Schema = {}
+    for frame in OPERATOR_FRAMES:
+        name = _frame_name(frame)
+        schemas[name] = frame.schema()
+        messages[name] = {
+            "name": name,
+            "title": frame.type,
+            "summary": frame.summary,
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        operator_messages[name] = {"$ref": f"#/components/messages/{name}"}
+    channels["operatorSocket"] = {
+        "address": "/admin/ws",
+        "description": "The operator's WebSocket (an operator token in the `token` query "
+        "parameter); other tokens are refused with 403.",
+        "messages": operator_messages,
+    }
+    operations["pushOperatorFigures"] = _operation(
+        "send", "operatorSocket", map(_frame_name, OPERATOR_FRAMES)
+    )
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -371,6 +406,8 @@ def _describe(schema: Schema) -> str:
     if "enum" in schema:
         return " \\| ".join(f"`{value}`" for value in schema["enum"])
     kind = schema.get("type", "any")
+    if isinstance(kind, list):
+        return " or ".join(map(str, kind))
     if kind == "array":
         return f"array of {_describe(schema.get('items', {}))}"
     if kind == "string" and "format" in schema:
@@ -418,6 +455,11 @@ def events_markdown() -> str:
         for frame in frames:
             lines += [f"### `{frame.type}` ({direction})", "", frame.summary, ""]
             lines += [*_fields_table(frame.schema()), ""]
+    lines += ["## Operator frames (`/admin/ws`)", ""]
+    for frame in OPERATOR_FRAMES:
+        lines += [f"### `{frame.type}` (server → operator)", "", frame.summary, ""]
+        lines += [*_fields_table(frame.schema()), ""]
+    lines += ["Each of `stages`:", "", *_fields_table(STAGE_FIGURES_SCHEMA), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from adapters.memory.backlog import InMemoryQueueBacklogs
 from adapters.memory.connection import InMemoryConnection
 from adapters.memory.dead_letters import InMemoryDeadLetters
 from adapters.memory.publisher import InMemoryPublisher
@@ -27,6 +28,7 @@ class InMemoryBroker(MessageBroker):
         self.topology = InMemoryTopology(max_deliveries)
         self.connection = InMemoryConnection()
         self._dead_letters = InMemoryDeadLetters(self.connection)
+        self._backlogs = InMemoryQueueBacklogs(self.connection)
         self._opened = Opened()
         self.topology.declare_all(self.connection)
 
@@ -56,6 +58,9 @@ class InMemoryBroker(MessageBroker):
 
     def dead_letters(self) -> InMemoryDeadLetters:
         return self._dead_letters
+
+    def backlogs(self) -> InMemoryQueueBacklogs:
+        return self._backlogs
 
     def close(self) -> None:
         self._opened.close_all()

@@ -8,6 +8,7 @@ publisher, work queue and subscription of a broker, as a process shares one serv
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +19,14 @@ from domain.events import is_status_routing_key
 
 @dataclass
 class Message:
-    """A body waiting in a queue, with the delivery it will be and its first failure."""
+    """A body waiting in a queue, with the delivery it will be, its first failure, and when it
+    was published (``time.monotonic``; kept across redeliveries)."""
 
     routing_key: str
     body: bytes
     attempt: int = 1
     first_failed_at: datetime | None = field(default=None, compare=False)
+    published_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 class StatusInbox(Protocol):
@@ -67,6 +70,12 @@ class InMemoryConnection:
             if not self.lock.wait_for(lambda: bool(self._queues[queue]), timeout):
                 return None
             return self._queues[queue].popleft()
+
+    def head(self, queue: str) -> tuple[int, Message | None]:
+        """How many messages wait in ``queue``, and the first of them; nothing is taken."""
+        with self.lock:
+            waiting = self._queues.get(queue) or deque()
+            return len(waiting), (waiting[0] if waiting else None)
 
     def put_back(self, queue: str, message: Message) -> None:
         """Queue ``message`` again at the front, as its next delivery."""

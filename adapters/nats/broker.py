@@ -18,6 +18,7 @@ from nats.aio.subscription import Subscription as CoreSubscription
 from nats.js import JetStreamContext
 
 from adapters.messaging import PLAIN, EventCodec, Opened, check_max_deliveries, check_positive
+from adapters.nats.backlog import NatsQueueBacklogs
 from adapters.nats.connection import NatsConnection, redact
 from adapters.nats.dead_letters import NatsDeadLetters, dead_letter_exhausted
 from adapters.nats.publisher import NatsPublisher
@@ -66,6 +67,7 @@ class NatsBroker(MessageBroker):
                 f"{redact(url)} (is JetStream enabled?): {exc or type(exc).__name__}"
             ) from exc
         self._dead_letters = NatsDeadLetters(self._connection, self.topology)
+        self._backlogs = NatsQueueBacklogs(self._connection, self.topology, api_timeout=api_timeout)
         self._lock = threading.Lock()
         self._closed = False
         self._opened = Opened()
@@ -113,6 +115,9 @@ class NatsBroker(MessageBroker):
 
     def dead_letters(self) -> NatsDeadLetters:
         return self._dead_letters
+
+    def backlogs(self) -> NatsQueueBacklogs:
+        return self._backlogs
 
     def close(self) -> None:
         with self._lock:

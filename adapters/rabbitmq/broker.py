@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from adapters.messaging import PLAIN, EventCodec, Opened, connection_name
+from adapters.rabbitmq.backlog import RabbitMQQueueBacklogs
 from adapters.rabbitmq.connection import connection_parameters
 from adapters.rabbitmq.dead_letters import RabbitMQDeadLetters
 from adapters.rabbitmq.publisher import RabbitMQPublisher
@@ -41,6 +42,7 @@ class RabbitMQBroker(MessageBroker):
         self._prefetch = prefetch
         self._opened = Opened()
         self._dead_letters = RabbitMQDeadLetters(url, self.topology)
+        self._backlogs = RabbitMQQueueBacklogs(url, self.topology)
 
     @property
     def max_deliveries(self) -> int:
@@ -88,6 +90,10 @@ class RabbitMQBroker(MessageBroker):
     def dead_letters(self) -> RabbitMQDeadLetters:
         return self._dead_letters
 
+    def backlogs(self) -> RabbitMQQueueBacklogs:
+        return self._backlogs
+
     def close(self) -> None:
         self._opened.close_all()
         self._dead_letters.close()
+        self._backlogs.close()

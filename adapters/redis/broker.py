@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from adapters.messaging import PLAIN, EventCodec, Opened, check_max_deliveries, check_positive
+from adapters.redis.backlog import RedisQueueBacklogs
 from adapters.redis.connection import RedisConnection
 from adapters.redis.dead_letters import RedisDeadLetters
 from adapters.redis.publisher import RedisPublisher
@@ -42,6 +43,7 @@ class RedisBroker(MessageBroker):
             connect_timeout_seconds=connect_timeout_seconds,
         )
         self._dead_letters = RedisDeadLetters(self.connection, self.topology)
+        self._backlogs = RedisQueueBacklogs(self.connection, self.topology)
         self._opened = Opened()
 
     @property
@@ -82,6 +84,9 @@ class RedisBroker(MessageBroker):
 
     def dead_letters(self) -> RedisDeadLetters:
         return self._dead_letters
+
+    def backlogs(self) -> RedisQueueBacklogs:
+        return self._backlogs
 
     def close(self) -> None:
         self._opened.close_all()

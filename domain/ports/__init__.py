@@ -2,11 +2,13 @@
 
 from domain.ports.feed import ChangeFeed
 from domain.ports.messaging import (
+    Backlog,
     DeadLetter,
     DeadLetters,
     Delivery,
     MessageBroker,
     MessagePublisher,
+    QueueBacklogs,
     StatusListener,
     Subscription,
     WorkQueue,
@@ -24,6 +26,7 @@ from domain.ports.storage import FileStorage
 from domain.ports.timing import StepTimings
 
 __all__ = [
+    "Backlog",
     "ChangeFeed",
     "DeadLetter",
     "DeadLetters",
@@ -34,6 +37,7 @@ __all__ = [
     "MessagePublisher",
     "OperatorAction",
     "OperatorLog",
+    "QueueBacklogs",
     "RagConfigs",
     "StatusListener",
     "StatusRepository",

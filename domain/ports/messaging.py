@@ -7,7 +7,8 @@ Two delivery semantics, both implemented by every transport:
   work that keeps failing is dead-lettered after a bounded number of deliveries;
 * a **status broadcast** hands every status event to every subscribed instance.
 
-Dead-lettered work is kept by the transport where an operator can list it (``DeadLetters``).
+Dead-lettered work is kept by the transport where an operator can list it (``DeadLetters``),
+and how much work waits in each queue can be read without consuming any (``QueueBacklogs``).
 """
 
 from __future__ import annotations
@@ -131,6 +132,30 @@ class DeadLetters(ABC):
         """Remove the letter for good; whether it was there."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backlog:
+    """What waits in one work queue right now.
+
+    ``waiting`` counts the requests not yet handed to any consumer; ``oldest_age_seconds`` is
+    how long the oldest of them has waited since it was published, ``None`` when nothing waits
+    or the transport cannot tell without consuming it. ``unacknowledged`` counts requests handed
+    to a consumer and not yet settled, ``None`` where the transport does not tell.
+    """
+
+    queue: str
+    waiting: int
+    oldest_age_seconds: float | None
+    unacknowledged: int | None = None
+
+
+class QueueBacklogs(ABC):
+    """Reads how many requests wait in a work queue and how old the oldest is."""
+
+    @abstractmethod
+    def of(self, queue: str) -> Backlog:
+        """The backlog of work queue ``queue``; nothing is consumed or redelivered."""
+
+
 class MessageBroker(ABC):
     """Opens publishers, work queues and status subscriptions on one transport."""
 
@@ -155,6 +180,10 @@ class MessageBroker(ABC):
     @abstractmethod
     def dead_letters(self) -> DeadLetters:
         """The dead-lettered work of this transport's queues."""
+
+    @abstractmethod
+    def backlogs(self) -> QueueBacklogs:
+        """How much work waits in this transport's queues."""
 
     def close(self) -> None:
         """Release every connection this broker opened."""

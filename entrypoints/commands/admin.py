@@ -18,7 +18,13 @@ from adapters.bootstrap import NO_OVERRIDES, Overrides, bootstrap
 from application.operations import OperatorConsole
 from domain.problems import Problem
 from domain.result import Err, Result
-from entrypoints.operations_json import action_json, letter_json, stuck_json, worker_json
+from entrypoints.operations_json import (
+    action_json,
+    figures_json,
+    letter_json,
+    stuck_json,
+    worker_json,
+)
 
 STUCK_WINDOW_SECONDS = 10.0
 
@@ -53,6 +59,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     workers.set_defaults(handler=run, action=_workers)
     stuck = actions.add_parser("stuck", help="work without a live lease, and recoveries")
     stuck.set_defaults(handler=run, action=_stuck)
+    queues = actions.add_parser(
+        "queues",
+        help="per stage: queue depth, age of the oldest waiting request, dead letters, rates",
+    )
+    queues.set_defaults(handler=run, action=_queues)
     log = actions.add_parser("actions", help="the latest operator actions")
     log.set_defaults(handler=run, action=_actions)
 
@@ -116,4 +127,10 @@ def _stuck(console: OperatorConsole, args: argparse.Namespace, actor: str) -> in
 def _actions(console: OperatorConsole, args: argparse.Namespace, actor: str) -> int:
     for action in console.actions():
         _print(action_json(action))
+    return 0
+
+
+def _queues(console: OperatorConsole, args: argparse.Namespace, actor: str) -> int:
+    for figures in console.figures():
+        _print(figures_json(figures))
     return 0

@@ -20,7 +20,8 @@ from starlette.staticfiles import StaticFiles
 from adapters.bootstrap import Services
 from domain.result import Err
 from entrypoints.asyncapi import asyncapi_document
-from entrypoints.server.admin import AdminApi
+from entrypoints.operations_json import figures_json
+from entrypoints.server.admin import OPERATOR_SOCKET_PATH, AdminApi, ConsoleFigures, OperatorSocket
 from entrypoints.server.api import Api
 from entrypoints.server.bridge import StatusBridge
 from entrypoints.server.errors import ApiError, on_api_error, on_http_exception, on_unexpected
@@ -79,7 +80,7 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
     workspaces = services.workspaces
     documents = services.documents
     repository = services.repository
-    exposed = services.process_metrics()
+    exposed = services.expose_queue_backlogs()
     exposed.register(
         PushPathCollector(
             metrics, subscription_up=lambda: runtime.bridge is not None and runtime.bridge.alive
@@ -163,7 +164,9 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         return JSONResponse(events_document)
 
     async def metrics_page(request: Request) -> Response:
-        return Response(exposed.exposition(), media_type=exposed.content_type)
+        # Off the event loop: the queue gauges ask the broker at every scrape.
+        body = await run_in_threadpool(exposed.exposition)
+        return Response(body, media_type=exposed.content_type)
 
     api = Api(
         workspaces, documents, services.feed, verifier, max_upload_bytes=settings.max_upload_bytes
@@ -176,6 +179,12 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         max_sockets_per_user=options.max_sockets_per_user,
         max_frames_per_second=settings.client_frames_per_second,
     )
+    console = services.operator_console
+    operator_socket = OperatorSocket(
+        ConsoleFigures(lambda: [figures_json(f) for f in console.figures()]),
+        verifier,
+        allowed_origins=settings.allowed_origins,
+    )
     events = StatusEvents(hub, verifier, max_streams_per_user=options.max_sockets_per_user)
     routes: list[BaseRoute] = [
         OperationRoute("/", index, method="GET", operation=PAGE_OPERATION),
@@ -185,10 +194,11 @@ def create_app(services: Services, options: ServerOptions | None = None) -> Star
         OperationRoute("/asyncapi.json", asyncapi_page, method="GET", operation=ASYNCAPI_OPERATION),
         OPENAPI_ROUTE,
         WebSocketRoute("/ws", socket.handle),
+        WebSocketRoute(OPERATOR_SOCKET_PATH, operator_socket.handle),
         OperationRoute("/events", events.handle, method="GET", operation=EVENTS_OPERATION),
         OperationRoute("/admin", admin_page, method="GET", operation=ADMIN_PAGE_OPERATION),
         *api.routes(),
-        *AdminApi(services.operator_console, api.authenticate).routes(),
+        *AdminApi(console, api.authenticate).routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(

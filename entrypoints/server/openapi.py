@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from entrypoints.operations_json import STAGE_FIGURES_SCHEMA
 from entrypoints.server.errors import ERROR_CODES
 from entrypoints.server.params import MAX_ID
 
@@ -280,6 +281,11 @@ SCHEMAS: dict[str, Any] = {
             },
             "dead_letters": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
+    },
+    "StageFigures": {
+        "type": "object",
+        "required": ["stages"],
+        "properties": {"stages": {"type": "array", "items": STAGE_FIGURES_SCHEMA}},
     },
     "AsyncApi": {"type": "object"},
 }

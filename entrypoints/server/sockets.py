@@ -199,3 +199,8 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     # A client that stopped reading may never take the close frame: do not wait for it.
     with contextlib.suppress(Exception):
         await asyncio.wait_for(websocket.close(code, reason), timeout=CLOSE_TIMEOUT_SECONDS)
+
+
+# For the other sockets of this server (the operator's), which refuse and close alike.
+refuse_socket = _refuse
+close_socket = _close

@@ -1,9 +1,15 @@
-// The operator's console: polls /api/admin every two seconds with an operator token.
+// The operator's console. The per-stage figures (queue depth, oldest waiting request, rates)
+// are pushed live on the operator socket /admin/ws; the lists are polled every two seconds.
 const TOKEN_KEY = "insighthub.operator-token";
 const REFRESH_MS = 2000;
+const RECONNECT_MS = [500, 1000, 2000, 5000];
+const CLOSE_POLICY_VIOLATION = 1008;
 const $ = (id) => document.getElementById(id);
 let token = null;
 let timer = null;
+let socket = null;
+let reconnects = 0;
+let reconnectTimer = null;
 
 async function call(path, body) {
   const init = { headers: { Authorization: `Bearer ${token}` } };
@@ -72,18 +78,57 @@ function button(label, action) {
 
 const entity = (e) => Object.entries(e).map(([k, v]) => `${k.replace("_id", "")} ${v}`).join(", ");
 
+const age = (seconds) => {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+};
+
+function showFigures(frame) {
+  fill("stages", frame.stages, [
+    (s) => s.stage, (s) => s.depth, (s) => age(s.oldest_age_seconds), (s) => s.unacknowledged,
+    (s) => s.dead_letters, (s) => s.workers, (s) => s.processed, (s) => s.per_minute,
+    (s) => `${Math.round(s.failure_rate * 100)}%`, (s) => s.window_seconds,
+  ], (row, s) => {
+    row.cells[1].className = "depth";
+    row.cells[2].className = "oldest";
+    if (s.depth === null) row.cells[1].title = "the broker could not be read";
+    else if (s.depth > 0 && s.oldest_age_seconds === null) row.cells[2].title = "this transport does not tell the age";
+  });
+  $("live").textContent = `live, ${new Date(frame.at).toLocaleTimeString()}`;
+}
+
+function connectFigures() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const opened = new WebSocket(`${scheme}://${location.host}/admin/ws?token=${encodeURIComponent(token)}`);
+  socket = opened;
+  opened.addEventListener("open", () => { reconnects = 0; });
+  opened.addEventListener("message", (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type === "operator_figures") showFigures(frame);
+  });
+  opened.addEventListener("close", (event) => {
+    if (socket !== opened || token === null) return;
+    socket = null;
+    if (event.code === CLOSE_POLICY_VIOLATION) {
+      signOut("the token expired");
+      return;
+    }
+    $("live").textContent = "reconnecting…";
+    const delay = RECONNECT_MS[Math.min(reconnects, RECONNECT_MS.length - 1)];
+    reconnects += 1;
+    reconnectTimer = setTimeout(connectFigures, delay);
+  });
+}
+
 async function refresh() {
   try {
-    const [stages, letters, workers, stuck, actions] = await Promise.all([
-      call("/api/admin/stages"),
+    const [letters, workers, stuck, actions] = await Promise.all([
       call("/api/admin/dead-letters"),
       call("/api/admin/workers"),
       call("/api/admin/stuck"),
       call("/api/admin/actions"),
-    ]);
-    fill("stages", stages.stages, [
-      (s) => s.stage, (s) => s.workers, (s) => s.processed, (s) => s.per_minute,
-      (s) => `${Math.round(s.failure_rate * 100)}%`, (s) => s.window_seconds,
     ]);
     const all = Object.values(letters.queues).flat();
     fill("dead-letters", all, [
@@ -118,7 +163,13 @@ async function refresh() {
 
 function signOut(why) {
   clearInterval(timer);
+  clearTimeout(reconnectTimer);
   token = null;
+  if (socket !== null) {
+    const closing = socket;
+    socket = null;
+    closing.close();
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   $("console").hidden = true;
   $("sign-out").hidden = true;
@@ -135,7 +186,10 @@ async function signIn(candidate) {
   $("console").hidden = false;
   $("sign-out").hidden = false;
   await refresh();
-  if (token !== null) timer = setInterval(refresh, REFRESH_MS);
+  if (token !== null) {
+    timer = setInterval(refresh, REFRESH_MS);
+    connectFigures();
+  }
 }
 
 $("sign-in-form").addEventListener("submit", (event) => {

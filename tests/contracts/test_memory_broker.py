@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.memory.broker import InMemoryBroker
+from tests.contracts.backlog import BacklogContract
 from tests.contracts.broker import (
     MAX_DELIVERIES,
     BrokerContract,
@@ -15,7 +16,7 @@ from tests.contracts.broker import (
 )
 
 
-class TestInMemoryBroker(BrokerContract, DeadLettersContract):
+class TestInMemoryBroker(BrokerContract, DeadLettersContract, BacklogContract):
     supports_connection_cut = False
 
     @pytest.fixture

@@ -17,6 +17,7 @@ from adapters.nats.broker import NatsBroker
 from adapters.nats.topology import NatsTopology
 from domain.errors import PublishFailed
 from domain.events import StatusEvent, encode
+from tests.contracts.backlog import BacklogContract
 from tests.contracts.broker import (
     INGESTION,
     MAX_DELIVERIES,
@@ -86,7 +87,7 @@ def nats_brokers(namespace: str) -> Iterator[NatsBrokerFactory]:
         broker.close()
 
 
-class TestNatsBroker(BrokerContract, DeadLettersContract):
+class TestNatsBroker(BrokerContract, DeadLettersContract, BacklogContract):
     @pytest.fixture
     def make_broker(self, nats_brokers: NatsBrokerFactory) -> BrokerFactory:
         return nats_brokers

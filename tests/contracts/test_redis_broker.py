@@ -14,6 +14,7 @@ import redis
 from adapters.redis.broker import RedisBroker
 from domain.errors import PublishFailed
 from domain.events import StatusEvent
+from tests.contracts.backlog import BacklogContract
 from tests.contracts.broker import (
     INGESTION,
     MAX_DELIVERIES,
@@ -70,7 +71,7 @@ def _factory(namespace: str, brokers: list[RedisBroker]) -> BrokerFactory:
     return make
 
 
-class TestRedisBroker(BrokerContract, DeadLettersContract):
+class TestRedisBroker(BrokerContract, DeadLettersContract, BacklogContract):
     @pytest.fixture
     def make_broker(self, namespace: str, open_brokers: list[RedisBroker]) -> BrokerFactory:
         return _factory(namespace, open_brokers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.errors import PublishFailed
 from domain.events import Event
-from domain.ports import MessagePublisher
+from domain.ports import Backlog, MessagePublisher, QueueBacklogs
 
 
 class RecordingPublisher(MessagePublisher):
@@ -30,3 +30,23 @@ class FlakyPublisher(MessagePublisher):
         if self.attempts <= self.failures:
             raise PublishFailed("broker unavailable")
         self.events.append(event)
+
+
+class SettableBacklogs(QueueBacklogs):
+    """Backlogs a test sets by hand; a queue in ``failing`` raises as an unreachable broker."""
+
+    def __init__(self) -> None:
+        self.backlogs: dict[str, Backlog] = {}
+        self.failing: set[str] = set()
+
+    def set(
+        self, queue: str, waiting: int, oldest: float | None, unacknowledged: int | None = None
+    ) -> None:
+        self.backlogs[queue] = Backlog(
+            queue=queue, waiting=waiting, oldest_age_seconds=oldest, unacknowledged=unacknowledged
+        )
+
+    def of(self, queue: str) -> Backlog:
+        if queue in self.failing:
+            raise ConnectionError(f"{queue}: broker unreachable")
+        return self.backlogs.get(queue, Backlog(queue=queue, waiting=0, oldest_age_seconds=None))
