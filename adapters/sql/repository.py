@@ -19,8 +19,10 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    cast,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -203,8 +205,10 @@ class SqlStatusRepository(StatusRepository):
             if isinstance(row, Err):
                 return row
             entity = to_entity(row.value._mapping)
+            if connection.dialect.name != "postgresql":
+                # PostgreSQL wrote the history row in the status statement itself.
+                _record_history(connection, entity, change)
             self._record_event(connection, entity, now)
-            _record_history(connection, entity, change)
         return Ok(entity)
 
     def history(
@@ -293,8 +297,8 @@ def _record_history(
 ) -> None:
     """Keep ``entity``'s new status in its history, in the transaction that stored it.
 
-    A second small ``INSERT`` on the open connection: the status ``UPDATE`` stays the one
-    statement built per shape, and the history costs one more round trip per change.
+    Creations, and status changes on SQLite, write it with a second small ``INSERT`` on the
+    open connection; a status change on PostgreSQL writes it in its own statement instead.
     """
     kind, status, noted = recorded_status(entity)
     connection.execute(
@@ -393,7 +397,7 @@ class _Shape(NamedTuple):
 
 
 @cache
-def _status_update(table: Table, shape: _Shape, dialect: str) -> Update:
+def _status_update(table: Table, shape: _Shape, dialect: str) -> Update | Select[Any]:
     """The conditional ``UPDATE … RETURNING`` of one shape, built once with bound parameters.
 
     Rebuilding the expression tree (and SQLAlchemy's cache key for it) on every call cost more
@@ -407,7 +411,46 @@ def _status_update(table: Table, shape: _Shape, dialect: str) -> Update:
     values[shape.status_column] = shape.target.value
     values["version"] = table.c.version + 1
     values["position"] = _next_position(dialect)
-    return update(table).where(*conditions).values(values).returning(*table.c)
+    changed = update(table).where(*conditions).values(values).returning(*table.c)
+    if dialect != "postgresql":
+        return changed
+    # One round trip for the change, its cursor position and its history entry: the UPDATE
+    # and the INSERT are data-modifying CTEs of one statement that returns the changed row.
+    changed_cte = changed.cte("changed")
+    kind, noted_column = _HISTORY_OF[table.name]
+    history_row = select(
+        literal(kind.value, status_history.c.entity_type.type),
+        changed_cte.c.id,
+        changed_cte.c[shape.status_column],
+        changed_cte.c.version,
+        changed_cte.c.position,
+        bindparam("history_actor", type_=status_history.c.actor.type),
+        bindparam("history_step", type_=status_history.c.step.type),
+        cast(bindparam("history_step_seconds"), status_history.c.step_seconds.type),
+        changed_cte.c[noted_column],
+        changed_cte.c.updated_at,
+    )
+    history = insert(status_history).from_select(_HISTORY_COLUMNS, history_row).cte("history")
+    return select(changed_cte).add_cte(history)
+
+
+_HISTORY_COLUMNS = (
+    "entity_type",
+    "entity_id",
+    "to_status",
+    "version",
+    "position",
+    "actor",
+    "step",
+    "step_seconds",
+    "error",
+    "at",
+)
+# Per table: the history's entity kind and the column it keeps as the entry's error.
+_HISTORY_OF = {
+    "documents": (HistoryEntity.DOCUMENT, "processing_error"),
+    "workspaces": (HistoryEntity.WORKSPACE, "status_message"),
+}
 
 
 @cache
@@ -450,6 +493,9 @@ def _change_status(
     statement = _status_update(table, shape, connection.dialect.name)
     parameters: dict[str, Any] = {f"new_{name}": changes[name] for name in columns}
     parameters["entity_id"] = change.entity_id
+    parameters["history_actor"] = change.actor
+    parameters["history_step"] = change.step
+    parameters["history_step_seconds"] = change.step_seconds
     if change.expected_version is not None:
         parameters["expected_version"] = change.expected_version
     for _ in range(_ATTEMPTS):
