@@ -274,6 +274,153 @@ def _outbox_throughput(args: argparse.Namespace, ids: list[int], targets: list[i
         close_container(outbox)
 
 
+# ---------------------------------------------------------------- concurrent writers
+
+
+def _write_all(service: Any, documents: list[int], count: int) -> None:
+    for n in range(count):
+        document_id = documents[n % len(documents)]
+        if service.update_document_status(document_id, PROCESSING).is_err():
+            raise SystemExit(f"update of {document_id} refused")
+
+
+def _writer_process(
+    environ: dict[str, str],
+    documents: list[int],
+    count: int,
+    start: Any,
+    results: Any,
+) -> None:
+    """One writer in a process of its own: its own container, pool and publisher."""
+    container, _ = build_container(environ)
+    try:
+        service = container.status_service()
+        _write_all(service, documents[:1], 1)
+        results.put(("ready", 0.0))
+        start.wait()
+        cpu = time.process_time()
+        _write_all(service, documents, count)
+        results.put(("done", time.process_time() - cpu))
+    except BaseException as exc:
+        results.put(("failed", repr(exc)))
+        raise
+    finally:
+        close_container(container)
+
+
+class BacklogWatch:
+    """Samples the outbox's unsent rows while the writers write: the relay's backlog."""
+
+    def __init__(self, database: psycopg.Connection[Any], interval: float = 0.05) -> None:
+        import threading
+
+        self._database = database
+        self._interval = interval
+        self._stop = threading.Event()
+        self.samples: list[int] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(unsent(self._database))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> BacklogWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def writers(args: argparse.Namespace) -> dict[str, Any]:
+    """``--writers`` writers (threads or processes) on documents of their own, end to end.
+
+    Each writer updates only its own documents. With outbox delivery the clock stops when the
+    relay(s) have published everything; the outbox's unsent rows are sampled meanwhile.
+    """
+    import multiprocessing
+    import threading
+
+    environ = {**_environ(), "DELIVERY": args.delivery}
+    container, settings = build_container(environ)
+    watcher = psycopg.connect(libpq_url(settings.database_url))
+    try:
+        ids = prepare_documents(container, args.writers * args.documents)
+        mine = [ids[w :: args.writers] for w in range(args.writers)]
+        _drain(watcher)
+        cpu_seconds = 0.0
+        with BacklogWatch(watcher) as backlog:
+            if args.mode == "threads":
+                service = container.status_service()
+                for documents in mine:
+                    _write_all(service, documents[:1], 1)
+                start = threading.Barrier(args.writers + 1)
+
+                def run(documents: list[int]) -> None:
+                    start.wait()
+                    _write_all(service, documents, args.count)
+
+                threads = [threading.Thread(target=run, args=(d,)) for d in mine]
+                for thread in threads:
+                    thread.start()
+                cpu = time.process_time()
+                start.wait()
+                started = time.perf_counter()
+                for thread in threads:
+                    thread.join()
+                committed = time.perf_counter() - started
+                cpu_seconds = time.process_time() - cpu
+            else:
+                spawn = multiprocessing.get_context("spawn")
+                go = spawn.Event()
+                results = spawn.Queue()
+                children = [
+                    spawn.Process(
+                        target=_writer_process, args=(environ, d, args.count, go, results)
+                    )
+                    for d in mine
+                ]
+                for child in children:
+                    child.start()
+                for _ in children:
+                    kind, value = results.get(timeout=120)
+                    if kind == "failed":
+                        raise SystemExit(f"a writer failed: {value}")
+                started = time.perf_counter()
+                go.set()
+                for _ in children:
+                    kind, value = results.get(timeout=600)
+                    if kind == "failed":
+                        raise SystemExit(f"a writer failed: {value}")
+                    cpu_seconds += float(value)
+                committed = time.perf_counter() - started
+            at_commit = unsent(watcher)
+            deadline = time.monotonic() + args.drain_timeout
+            while unsent(watcher):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the relay did not publish everything in time")
+                time.sleep(0.002)
+            elapsed = time.perf_counter() - started
+        if args.mode == "processes":
+            for child in children:
+                child.join(30)
+        total = args.writers * args.count
+        return {
+            **_rate(total, elapsed, cpu_seconds),
+            "commit_seconds": committed,
+            "commit_per_second": total / committed,
+            "backlog_max": max(backlog.samples, default=0),
+            "backlog_at_commit": at_commit,
+            "drain_seconds": elapsed - committed,
+            "documents": ids,
+        }
+    finally:
+        watcher.close()
+        close_container(container)
+
+
 # ---------------------------------------------------------------- latency
 
 
@@ -395,8 +542,15 @@ def main(argv: list[str]) -> int:
     timing.add_argument("--burst", type=int, default=2000, help="updates of an unpaced phase")
     timing.add_argument("--documents", type=int, default=20)
     timing.add_argument("--out", required=True)
+    concurrent = commands.add_parser("writers")
+    concurrent.add_argument("--writers", type=int, default=8)
+    concurrent.add_argument("--mode", choices=("threads", "processes"), default="threads")
+    concurrent.add_argument("--delivery", choices=("direct", "outbox"), default="outbox")
+    concurrent.add_argument("--count", type=int, default=250, help="updates per writer")
+    concurrent.add_argument("--documents", type=int, default=4, help="documents per writer")
+    concurrent.add_argument("--drain-timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    handlers = {"throughput": throughput, "latency": latency}
+    handlers = {"throughput": throughput, "latency": latency, "writers": writers}
     print(json.dumps(handlers[args.command](args)), flush=True)
     return 0
 
