@@ -1,4 +1,4 @@
-"""Benchmark 8: a worker's CPU per document, split into the steps' own work and the rest.
+"""Benchmark 9: a worker's CPU per document, split into the steps' own work and the rest.
 
 In-process workers (one thread per queue, as ``insighthub worker all`` runs them) on the real
 PostgreSQL and RabbitMQ take a corpus of text documents. Each thread's CPU time is measured
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from bench.suite import Context
 
 OVERHEAD_USER_ID = 4_600_000
-BENCHMARK = "8 worker overhead"
+BENCHMARK = "9 worker overhead"
 STEP_METHODS = ("parse", "chunk", "embed", "index", "build_graph")
 
 

@@ -92,7 +92,8 @@ class Sizes:
             reconnect_rounds=5,
             storm_sockets=20,
             eta_documents=10,
-            writer_updates=80,
+            writers=2,
+            writer_updates=20,
         )
 
 

@@ -1,4 +1,4 @@
-"""Benchmark 7: 8 concurrent writers on documents of their own, end to end, order checked.
+"""Benchmark 8: 8 concurrent writers on documents of their own, end to end, order checked.
 
 Per transport, the writers (threads of one process, or processes of their own) update
 different documents with ``direct`` and with ``outbox`` delivery; with outbox, several
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 PYTHON = sys.executable
 WRITERS_USER_ID = 4_200_000  # bench.loadgen's documents belong to this user
-BENCHMARK = "7 concurrent writers"
+BENCHMARK = "8 concurrent writers"
 
 
 def concurrent_writers(context: Context, transports: Sequence[str]) -> list[Row]:

@@ -49,3 +49,23 @@ def test_a_connection_handed_back_a_moment_ago_is_used_without_a_ping(
         with pytest.raises(OperationalError):
             _backend_pid(database.engine)
         assert _backend_pid(database.engine) != first
+
+
+def test_a_status_change_on_a_lost_connection_fails_as_sqlalchemy_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.sql.repository import SqlStatusRepository
+    from domain.changes import WorkspaceStatusChange
+    from domain.status import WorkspaceStatus
+
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    with migrated_postgres() as database:
+        repository = SqlStatusRepository(database.session_factory)
+        workspace = repository.add_workspace(user_id=1, name="w")
+        _terminate(database.engine, _backend_pid(database.engine))
+        change = WorkspaceStatusChange(workspace_id=workspace.id, status=WorkspaceStatus.READY)
+        # The server maps SQLAlchemy's OperationalError to 503; the dead connection is dropped.
+        with pytest.raises(OperationalError) as raised:
+            repository.update_workspace_status(change)
+        assert raised.value.connection_invalidated
+        assert repository.update_workspace_status(change).unwrap().version == 2
