@@ -170,7 +170,10 @@ def _run(context: Context) -> CpuLedger:
         tempfile.TemporaryDirectory() as files,
         measured(ledger),
     ):
-        services = bootstrap(workspace.environ("rabbitmq", storage_dir=files))
+        environ = workspace.environ("rabbitmq", storage_dir=files)
+        # The corpus goes in at once: no per-user upload rate or document quota applies.
+        environ.update({"UPLOADS_PER_MINUTE": "1000000", "QUOTA_DOCUMENTS": "1000000"})
+        services = bootstrap(environ)
         stop = threading.Event()
         threads = start_worker_threads(services, WORKER_KINDS, stop, poll_seconds=0.05)
         try:

@@ -58,7 +58,7 @@ class Sizes:
     storm_sockets: int = 1_000
     eta_documents: int = 80
     writers: int = 8
-    writer_updates: int = 2000
+    writer_updates: int = 1000
     relays: int = 2
 
     @classmethod

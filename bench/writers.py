@@ -35,7 +35,7 @@ def concurrent_writers(context: Context, transports: Sequence[str]) -> list[Row]
     """Rows for every transport, delivery and mode, against the single-writer raw floor."""
     rows: list[Row] = []
     for transport in transports:
-        context.log(f"[7] {context.sizes.writers} writers on {transport}")
+        context.log(f"[8] {context.sizes.writers} writers on {transport}")
         try:
             with private_workspace(context.endpoints) as workspace:
                 rows += _writers_for(context, workspace, transport)

@@ -20,6 +20,8 @@ pytestmark = [
     pytest.mark.nats,
     pytest.mark.redis,
     pytest.mark.slow,
+    # Every benchmark once at its smallest: a few minutes on a busy 2-core machine.
+    pytest.mark.timeout(480),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +45,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
