@@ -91,7 +91,7 @@ class Sizes:
             reconnect_missed=10,
             reconnect_rounds=5,
             storm_sockets=20,
-            eta_documents=10,
+            eta_documents=20,
             writers=2,
             writer_updates=20,
         )
