@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -609,8 +610,28 @@ def _change_status(
 
 class _CompiledForPsycopg(NamedTuple):
     sql: str
+    # The statement's parameters in the order of its $1, $2, … placeholders.
+    names: tuple[str, ...]
     constants: dict[str, Any]
     json_parameters: frozenset[str]
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``%(name)s`` placeholders as PostgreSQL's ``$n``: psycopg need not convert each call."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED_PARAMETER.sub(number, sql), tuple(names)
 
 
 _compiled: dict[tuple[int, tuple[str, ...]], tuple[Any, _CompiledForPsycopg]] = {}
@@ -630,8 +651,10 @@ def _compiled_for_psycopg(
         return found[1]
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     binds = compiled.bind_names.items()
+    sql, names = _numbered(compiled.string)
     entry = _CompiledForPsycopg(
-        compiled.string,
+        sql,
+        names,
         {name: bind.effective_value for bind, name in binds if not bind.required},
         frozenset(name for bind, name in binds if isinstance(bind.type, JSON)),
     )
@@ -685,17 +708,17 @@ class _PipelinedTransaction:
     """
 
     def __init__(self, raw: Any, dialect: Any) -> None:
-        self._cursor = raw.cursor()
+        self._cursor = psycopg.RawCursor(raw)
         self.dialect = dialect
 
     def execute(self, statement: Any, parameters: Mapping[str, Any]) -> _RawResult:
         compiled = _compiled_for_psycopg(statement, self.dialect, tuple(parameters))
-        values = dict(compiled.constants)
-        for name, value in parameters.items():
-            values[name] = (
-                json.dumps(value)
-                if name in compiled.json_parameters and value is not None
-                else value
-            )
+        json_parameters = compiled.json_parameters
+        values = []
+        for name in compiled.names:
+            value = parameters[name] if name in parameters else compiled.constants[name]
+            if value is not None and name in json_parameters:
+                value = json.dumps(value)
+            values.append(value)
         self._cursor.execute(compiled.sql, values)
         return _RawResult(self._cursor, compiled.sql)
