@@ -136,8 +136,8 @@ TARGETS: tuple[Target, ...] = (
         lambda row: (
             row.benchmark == "4 connections" and row.metric == "KB/socket" and bool(row.target)
         ),
-        "each socket holds a session (user, scopes, version gate, send queue) beside what "
-        "uvicorn and Starlette hold for any WebSocket: `accept-insighthub-<sockets>`",
+        "each socket holds its connection state (user, scopes, version gate, send queue) "
+        "beside what uvicorn and Starlette hold for any WebSocket: `accept-insighthub-<sockets>`",
     ),
     Target(
         "worker overhead ≤ 10% of a document's CPU time in every stage",
