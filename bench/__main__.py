@@ -97,6 +97,25 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commit() -> str:
+    """The commit of the code measured, with ``+changes`` when the tree differs from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + (" +changes" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     os.chdir(ROOT)
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     watch = LoadWatch()
     watch.start()
+    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as logs:
         context = Context(
             endpoints=Endpoints.from_environ(),
@@ -130,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += BENCHMARKS[name](context, transports)
             print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
     load = watch.finish(set(processes.STARTED_PIDS))
+    load["started_at"] = started_at
     load["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load["commit"] = _commit()
     machine = describe()
     machine["open_file_limit"] = limit
     header = {

@@ -18,6 +18,7 @@ from adapters.auth.jwt_tokens import JwtIssuer
 from bench import processes
 from bench.adversarial import adversarial
 from bench.eta import eta
+from bench.overhead import worker_overhead
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
 from bench.reconnect import reconnect
@@ -29,6 +30,7 @@ from bench.services import (
     private_workspace,
     rabbitmq_sink,
 )
+from bench.writers import concurrent_writers
 
 PYTHON = sys.executable
 FANOUT_USER_ID = 4_300_000
@@ -47,7 +49,7 @@ class Sizes:
     connections: int
     corpus: int
     worker_counts: tuple[int, ...] = (1, 2)
-    bursts: int = 3
+    bursts: int = 5
     connection_peers: tuple[str, ...] = ("insighthub", "bare")
     adversarial_text: tuple[int, int] = (100_000, 1_000_000)
     reconnect_documents: int = 20_000
@@ -55,6 +57,9 @@ class Sizes:
     reconnect_rounds: int = 200
     storm_sockets: int = 1_000
     eta_documents: int = 80
+    writers: int = 8
+    writer_updates: int = 1000
+    relays: int = 2
 
     @classmethod
     def full(cls, max_sockets: int) -> Sizes:
@@ -79,15 +84,16 @@ class Sizes:
             fanout=((20, 5),),
             connections=30,
             corpus=4,
-            bursts=1,
+            bursts=2,
             worker_counts=(1,),
-            connection_peers=("insighthub",),
             adversarial_text=(20_000, 200_000),
             reconnect_documents=300,
             reconnect_missed=10,
             reconnect_rounds=5,
             storm_sockets=20,
-            eta_documents=10,
+            eta_documents=20,
+            writers=2,
+            writer_updates=20,
         )
 
 
@@ -128,9 +134,11 @@ def _start_server(
     return server
 
 
-def _start_relay(context: Context, workspace: Workspace, transport: str) -> Background:
+def _start_relay(
+    context: Context, workspace: Workspace, transport: str, name: str = ""
+) -> Background:
     relay = insighthub(
-        f"relay-{transport}",
+        name or f"relay-{transport}",
         ["relay"],
         workspace.environ(transport, delivery="outbox"),
         context.log_dir,
@@ -229,12 +237,28 @@ def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> lis
                 measured["direct"]["per_second"],
                 "raw floor",
                 floor,
-                "≥ 0.8× floor",
-                0.8,
+                "≥ 0.9× floor",
+                0.9,
                 extra={
                     "lost_events": measured["direct"]["lost_events"],
                     "cpu_ms_per_update": measured["direct"]["cpu_ms_per_update"],
+                    "profile": f"bench/profiles/updates-{transport}-direct.txt",
                 },
+            )
+        )
+        rows.append(
+            Row(
+                "1 updates/s",
+                f"{transport} direct: CPU per update",
+                "ms CPU",
+                measured["direct"]["cpu_ms_per_update"],
+                "raw floor's CPU",
+                measured["floor"]["cpu_ms_per_update"],
+                "≤ 1.5× floor's CPU",
+                1.5,
+                lower_is_better=True,
+                extra={"profile": f"bench/profiles/updates-{transport}-direct.txt"},
+                note="process CPU time of the load generator per update",
             )
         )
         if "outbox" in measured:
@@ -247,11 +271,12 @@ def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> lis
                     outbox["per_second"],
                     "raw floor",
                     floor,
-                    "≥ 2× floor",
-                    2.0,
+                    "≥ 1.0× floor",
+                    1.0,
                     extra={
                         "commit_only_per_second": outbox["count"] / outbox["commit_seconds"],
                         "cpu_ms_per_update": outbox["cpu_ms_per_update"],
+                        "profile": f"bench/profiles/updates-{transport}-outbox.txt",
                     },
                     note="end to end: until the relay has published every event",
                 )
@@ -354,10 +379,10 @@ def _latency_row(
     limit: float | None = None
     target = ""
     if pace == "200/s" and delivery == "direct":
-        limit, target = 20.0, "p99 ≤ 20 ms"
+        limit, target = 5.0, "p99 ≤ 5 ms"
     elif pace == "200/s":
-        limit, target = 30.0, "p99 ≤ 30 ms"
-    applies = limit is not None and (transport == "rabbitmq" or delivery == "outbox")
+        limit, target = 10.0, "p99 ≤ 10 ms"
+    applies = limit is not None
     rows = [
         Row(
             "2 latency",
@@ -373,20 +398,6 @@ def _latency_row(
             note=note,
         )
     ]
-    if applies and delivery == "direct":
-        rows.append(
-            Row(
-                "2 latency",
-                case,
-                "p50 ms",
-                p50,
-                "target",
-                5.0,
-                "p50 ≤ 5 ms",
-                1.0,
-                lower_is_better=True,
-            )
-        )
     return rows
 
 
@@ -407,7 +418,7 @@ def _start_peer(context: Context, kind: str, workspace: Workspace) -> Background
             "--redis-url",
             context.endpoints.redis,
             "--channel",
-            f"{workspace.namespace}:status",
+            _peer_channel(workspace, kind),
         ],
         workspace.environ("redis"),
         context.log_dir,
@@ -451,7 +462,7 @@ def _sockets_client(
             "--redis-url",
             context.endpoints.redis,
             "--channel",
-            f"{workspace.namespace}:status",
+            _peer_channel(workspace, kind),
             "--user",
             str(FANOUT_USER_ID),
         ],
@@ -460,124 +471,187 @@ def _sockets_client(
     )
 
 
+def _peer_channel(workspace: Workspace, kind: str) -> str:
+    """The Redis channel a server listens on: each kind its own, so a burst reaches one only."""
+    if kind == "insighthub":
+        return f"{workspace.namespace}:status"
+    return f"{workspace.namespace}-{kind}:status"
+
+
 def fanout(context: Context) -> list[Row]:
-    """Benchmark 3: deliveries/s to C sockets, the bridge against bare Starlette and socket.io."""
+    """Benchmark 3: deliveries/s to C sockets, the hub against bare Starlette and socket.io.
+
+    The three servers run at once, each with its own sockets open; the bursts take turns
+    (hub, bare, socket.io, then the next round), so a moment of load elsewhere on the machine
+    falls on every kind alike. The figure is the median of the rounds, the spread their range.
+    python-socketio is measured up to 1,000 sockets (the target's size; it is the slow peer).
+    """
     rows: list[Row] = []
-    measured: dict[tuple[str, int], float] = {}
-    problems: dict[tuple[str, int], str] = {}
     with private_workspace(context.endpoints) as workspace:
+        servers: dict[str, Background] = {}
+        problems: dict[str, str] = {}
         for kind in ("insighthub", "bare", "socketio"):
-            context.log(f"[3] fan-out {kind}")
+            context.log(f"[3] fan-out: starting {kind}")
             try:
-                if kind == "insighthub":
-                    server = _start_server(context, workspace, "redis", "serve-fanout")
-                else:
-                    server = _start_peer(context, kind, workspace)
-            except Exception as exc:
-                for sockets, _ in context.sizes.fanout:
-                    problems[(kind, sockets)] = _first(exc)
-                continue
-            try:
-                for sockets, events in context.sizes.fanout:
-                    try:
-                        measured[(kind, sockets)] = _fanout_case(
-                            context, workspace, kind, server, sockets, events
-                        )
-                    except Exception as exc:
-                        problems[(kind, sockets)] = _first(exc)
-                        context.log(f"  {kind} × {sockets}: {_first(exc)}")
-            finally:
-                server.stop()
-    for sockets, events in context.sizes.fanout:
-        bare = measured.get(("bare", sockets))
-        peer = measured.get(("socketio", sockets))
-        ours = measured.get(("insighthub", sockets))
-        shape = f"{sockets} sockets × {events} events"
-        for kind, value in (("bare", bare), ("socketio", peer)):
-            if value is None:
-                rows.append(
-                    unavailable(
-                        "3 fan-out",
-                        f"{kind} {shape}",
-                        "deliveries/s",
-                        problems.get((kind, sockets), "?"),
-                    )
+                servers[kind] = (
+                    _start_server(context, workspace, "redis", "serve-fanout")
+                    if kind == "insighthub"
+                    else _start_peer(context, kind, workspace)
                 )
-            else:
-                rows.append(Row("3 fan-out", f"{kind} {shape}", "deliveries/s", value))
-        if ours is None:
-            why = problems.get(("insighthub", sockets), "?")
-            rows.append(unavailable("3 fan-out", f"bridge {shape}", "deliveries/s", why))
+            except Exception as exc:
+                problems[kind] = _first(exc)
+        try:
+            for sockets, events in context.sizes.fanout:
+                kinds = [k for k in servers if k != "socketio" or sockets <= 1_000]
+                rates, failed = _fanout_interleaved(
+                    context, workspace, servers, kinds, sockets, events
+                )
+                rows += _fanout_rows(sockets, events, rates, {**problems, **failed})
+        finally:
+            for server in servers.values():
+                server.stop()
+    return rows
+
+
+def _fanout_interleaved(
+    context: Context,
+    workspace: Workspace,
+    servers: dict[str, Background],
+    kinds: list[str],
+    sockets: int,
+    events: int,
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    clients: dict[str, Conversation] = {}
+    failed: dict[str, str] = {}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for kind in kinds:
+            client = _sockets_client(context, workspace, kind, servers[kind].port, sockets)
+            clients[kind] = client
+            opened = client.read(600)
+            if opened["connected"] < sockets or opened["greeted"] < sockets:
+                failed[kind] = (
+                    f"{opened['connected']}/{sockets} sockets opened, {opened['greeted']} "
+                    f"greeted: {opened['errors']}"
+                )
+                continue
+            client.say({"burst": 2, "timeout": 60})
+            client.read(120)
+        rounds = max(1, context.sizes.bursts)
+        for round_number in range(rounds):
+            for kind in kinds:
+                if kind in failed:
+                    continue
+                spy = (
+                    _spy(context, servers[kind].pid, f"fanout-{kind}-{sockets}")
+                    if round_number == 0
+                    else None
+                )
+                clients[kind].say({"burst": events, "timeout": 120})
+                result = clients[kind].read(180)
+                _unspy(spy)
+                if result["delivered"] < result["expected"]:
+                    failed[kind] = (
+                        f"{result['delivered']} of {result['expected']} delivered "
+                        f"({result['closed']} sockets closed)"
+                    )
+                    continue
+                rates[kind].append(result["delivered"] / result["seconds"])
+        for kind in kinds:
+            if rates[kind]:
+                shown = ", ".join(f"{r:,.0f}" for r in rates[kind])
+                context.log(f"  {kind} × {sockets}: {shown} deliveries/s")
+    except Exception as exc:
+        for kind in kinds:
+            failed.setdefault(kind, _first(exc))
+    finally:
+        for client in clients.values():
+            client.close()
+    return {k: v for k, v in rates.items() if v and k not in failed}, failed
+
+
+def _spread(rates: list[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(rates),
+        "min": min(rates),
+        "max": max(rates),
+        "rounds": rates,
+    }
+
+
+def _fanout_rows(
+    sockets: int, events: int, rates: dict[str, list[float]], problems: dict[str, str]
+) -> list[Row]:
+    rows: list[Row] = []
+    shape = f"{sockets} sockets × {events} events"
+    medians = {kind: statistics.median(values) for kind, values in rates.items()}
+    for kind in ("bare", "socketio"):
+        if kind == "socketio" and sockets > 1_000:
             continue
+        if kind not in medians:
+            why = problems.get(kind, "?")
+            rows.append(unavailable("3 fan-out", f"{kind} {shape}", "deliveries/s", why))
+            continue
+        spread = _spread(rates[kind])
         rows.append(
             Row(
                 "3 fan-out",
-                f"bridge {shape} vs bare Starlette",
+                f"{kind} {shape}",
                 "deliveries/s",
-                ours,
-                "bare Starlette",
-                bare,
-                "≥ 0.9× bare",
-                0.9,
+                medians[kind],
+                extra={"spread": spread},
+                note=_spread_note(spread),
             )
         )
+    if "insighthub" not in medians:
+        why = problems.get("insighthub", "?")
+        rows.append(unavailable("3 fan-out", f"hub {shape}", "deliveries/s", why))
+        return rows
+    spread = _spread(rates["insighthub"])
+    profile = f"bench/profiles/fanout-insighthub-{sockets}.txt"
+    rows.append(
+        Row(
+            "3 fan-out",
+            f"hub {shape} vs bare Starlette",
+            "deliveries/s",
+            medians["insighthub"],
+            "bare Starlette",
+            medians.get("bare"),
+            "≥ 0.95× bare",
+            0.95,
+            extra={"spread": spread, "profile": profile},
+            note=_spread_note(spread),
+        )
+    )
+    if sockets <= 1_000:
         rows.append(
             Row(
                 "3 fan-out",
-                f"bridge {shape} vs python-socketio",
+                f"hub {shape} vs python-socketio",
                 "deliveries/s",
-                ours,
+                medians["insighthub"],
                 "python-socketio",
-                peer,
-                "≥ 1.5× socketio",
-                1.5,
+                medians.get("socketio"),
+                "≥ 4× socketio",
+                4.0,
+                extra={"spread": spread, "profile": profile},
+                note=_spread_note(spread),
             )
         )
     return rows
 
 
-def _fanout_case(
-    context: Context,
-    workspace: Workspace,
-    kind: str,
-    server: Background,
-    sockets: int,
-    events: int,
-) -> float:
-    port: int = server.port
-    client = _sockets_client(context, workspace, kind, port, sockets)
-    try:
-        opened = client.read(300)
-        if opened["connected"] < sockets or opened["greeted"] < sockets:
-            raise RuntimeError(
-                f"{opened['connected']}/{sockets} sockets opened, {opened['greeted']} greeted: "
-                f"{opened['errors']}"
-            )
-        client.say({"burst": 2, "timeout": 60})
-        client.read(120)
-        rates: list[float] = []
-        for _ in range(context.sizes.bursts):
-            spy = _spy(context, server.pid, f"fanout-{kind}-{sockets}") if not rates else None
-            client.say({"burst": events, "timeout": 120})
-            result = client.read(180)
-            _unspy(spy)
-            if result["delivered"] < result["expected"]:
-                raise RuntimeError(
-                    f"{result['delivered']} of {result['expected']} delivered "
-                    f"({result['closed']} sockets closed)"
-                )
-            rates.append(result["delivered"] / result["seconds"])
-        # A burst lasts about a second: on a shared machine the best of a few is the figure
-        # least disturbed by whatever else ran at that moment.
-        context.log(f"  {kind} × {sockets}: {', '.join(f'{r:,.0f}' for r in rates)} deliveries/s")
-        return max(rates)
-    finally:
-        client.close()
+def _spread_note(spread: dict[str, Any]) -> str:
+    return (
+        f"median of {len(spread['rounds'])} interleaved rounds; "
+        f"spread {spread['min']:,.0f}–{spread['max']:,.0f}"
+    )
 
 
 def connections(context: Context) -> list[Row]:
     """Benchmark 4: memory per idle socket and time to accept them, in one server process."""
     rows: list[Row] = []
+    measured: dict[str, tuple[float, dict[str, Any]]] = {}
     count = context.sizes.connections
     with private_workspace(context.endpoints) as workspace:
         for kind in context.sizes.connection_peers:
@@ -616,46 +690,46 @@ def connections(context: Context) -> list[Row]:
                 "rss_after_mb": after / 2**20,
                 "errors": opened["errors"],
             }
-            name = "server" if kind == "insighthub" else "bare Starlette (reference)"
-            note = (
-                "" if opened["greeted"] == count else f"only {opened['greeted']} of {count} opened"
+            measured[kind] = (per_socket, extra)
+    bare = measured.get("bare")
+    for kind, (per_socket, extra) in measured.items():
+        note = "" if extra["opened"] == count else f"only {extra['opened']} of {count} opened"
+        if kind == "insighthub":
+            rows.append(
+                Row(
+                    "4 connections",
+                    f"server, {count} idle sockets",
+                    "KB/socket",
+                    per_socket,
+                    "bare Starlette" if bare else "target",
+                    bare[0] if bare else 40.0,
+                    "≤ 1.1× bare Starlette's" if bare else "≤ 40 KB/socket",
+                    1.1 if bare else 1.0,
+                    lower_is_better=True,
+                    extra={**extra, "profile": f"bench/profiles/accept-insighthub-{count}.txt"},
+                    note=note,
+                )
             )
-            if kind == "insighthub":
-                rows.append(
-                    Row(
-                        "4 connections",
-                        f"{name}, {count} idle sockets",
-                        "KB/socket",
-                        per_socket,
-                        "target",
-                        40.0,
-                        "≤ 40 KB/socket",
-                        1.0,
-                        lower_is_better=True,
-                        extra=extra,
-                        note=note,
-                    )
+            rows.append(
+                Row(
+                    "4 connections",
+                    f"server, time to accept {count}",
+                    "s",
+                    extra["accept_seconds"],
+                    extra=extra,
                 )
-                rows.append(
-                    Row(
-                        "4 connections",
-                        f"{name}, time to accept {count}",
-                        "s",
-                        opened["ready_seconds"],
-                        extra=extra,
-                    )
+            )
+        else:
+            rows.append(
+                Row(
+                    "4 connections",
+                    f"bare Starlette (reference), {count} idle sockets",
+                    "KB/socket",
+                    per_socket,
+                    extra=extra,
+                    note=note,
                 )
-            else:
-                rows.append(
-                    Row(
-                        "4 connections",
-                        f"{name}, {count} idle sockets",
-                        "KB/socket",
-                        per_socket,
-                        extra=extra,
-                        note=note,
-                    )
-                )
+            )
     return rows
 
 
@@ -803,4 +877,6 @@ BENCHMARKS: dict[str, Callable[[Context, Sequence[str]], list[Row]]] = {
     "adversarial": lambda context, transports: adversarial(*context.sizes.adversarial_text),
     "reconnect": lambda context, transports: reconnect(context),
     "eta": lambda context, transports: eta(context.sizes.eta_documents, context.log),
+    "writers": concurrent_writers,
+    "overhead": lambda context, transports: worker_overhead(context),
 }

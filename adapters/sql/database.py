@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -29,6 +30,8 @@ SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
 POSTGRES_DRIVER = "postgresql+psycopg"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 CONNECT_TIMEOUT_SECONDS = 10
+# A pooled connection idle at least this long is pinged before it is handed out again.
+PING_AFTER_IDLE_SECONDS = 0.25
 
 
 class DatabaseStartupError(ConfigError):
@@ -113,9 +116,37 @@ def create_engine_for(url: URL) -> Engine:
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    )
+    engine = create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    event.listen(engine.pool, "checkin", _note_checkin)
+    event.listen(engine.pool, "checkout", _ping_if_idle)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Check a pooled connection that sat idle before handing it out; reconnect if it is dead.
+
+    A ping on every checkout (``pool_pre_ping``) costs a round trip per status change. A
+    connection handed back a moment ago was alive a moment ago; one that sat idle may have lost
+    its server (a restart, an idle timeout), so it is checked, and a dead one is replaced by the
+    pool before anyone uses it. A server lost in the gap of a busy loop fails that one call,
+    and the pool then replaces all its older connections.
+    """
+    idle = time.monotonic() - record.info.get("checked_in_at", 0.0)
+    if idle < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def migrations_directory() -> str:

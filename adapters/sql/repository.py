@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -9,22 +11,28 @@ from enum import Enum
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
+import psycopg
 from sqlalchemy import (
+    JSON,
     Connection,
     Engine,
     Insert,
-    Row,
     ScalarSelect,
     Select,
     Table,
     Update,
     bindparam,
+    cast,
+    false,
     func,
     insert,
+    literal,
+    literal_column,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from adapters.sql.records import (
@@ -198,14 +206,91 @@ class SqlStatusRepository(StatusRepository):
     ) -> Result[E, Problem]:
         """Apply one checked, versioned status change and record its event, atomically."""
         now = _now()
+        engine = self._engine()
+        if engine is not None and engine.dialect.name == "postgresql":
+            return self._apply_pipelined(engine, change, table, to_entity, now)
         with self._status_connection() as connection:
             row = _change_status(connection, table, change, now)
             if isinstance(row, Err):
                 return row
             entity = to_entity(row.value._mapping)
+            if connection.dialect.name != "postgresql":
+                # PostgreSQL wrote the history row in the status statement itself.
+                _record_history(connection, entity, change)
             self._record_event(connection, entity, now)
-            _record_history(connection, entity, change)
         return Ok(entity)
+
+    def _apply_pipelined(
+        self,
+        engine: Engine,
+        change: StatusChange,
+        table: Table,
+        to_entity: Callable[[Mapping[Any, Any]], E],
+        now: datetime,
+    ) -> Result[E, Problem]:
+        """``_apply`` on PostgreSQL: one round trip without the outbox, two with it.
+
+        Without the outbox the status statement is the whole transaction (autocommit). With
+        it, BEGIN goes with the status statement and the outbox INSERT with the COMMIT: the
+        bare psycopg connection in pipeline mode sends queued commands together. Either way
+        the change cursor's row is locked for no longer than those round trips. The statements
+        are compiled by SQLAlchemy once, then run on psycopg directly.
+        """
+        with engine.connect() as pooled:
+            try:
+                return self._apply_on_psycopg(pooled, change, table, to_entity, now)
+            except psycopg.Error as exc:
+                # As SQLAlchemy would: its exception classes (the server maps them), and a
+                # connection that lost its server leaves the pool.
+                raw = pooled.connection.driver_connection
+                lost = engine.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
+                if lost:
+                    pooled.invalidate(exc)
+                raise DBAPIError.instance(
+                    f"{table.name} status change",
+                    None,
+                    exc,
+                    psycopg.Error,
+                    connection_invalidated=lost,
+                ) from exc
+
+    def _apply_on_psycopg(
+        self,
+        pooled: Connection,
+        change: StatusChange,
+        table: Table,
+        to_entity: Callable[[Mapping[Any, Any]], E],
+        now: datetime,
+    ) -> Result[E, Problem]:
+        """The status change on the checked-out connection's psycopg connection."""
+        raw = pooled.connection.driver_connection
+        assert raw is not None, "a checked-out connection has its driver's connection"
+        transaction = _PipelinedTransaction(raw, pooled.dialect)
+        if not self._outbox:
+            # The change, its position and its history are one statement: atomic on its
+            # own, so it runs as its own transaction, in one round trip.
+            raw.autocommit = True
+            try:
+                row = _change_status(transaction, table, change, now)
+            finally:
+                raw.autocommit = False
+            if isinstance(row, Err):
+                return row
+            return Ok(to_entity(row.value._mapping))
+        with raw.pipeline():
+            row = _change_status(transaction, table, change, now)
+            if isinstance(row, Err):
+                raw.rollback()  # frees the cursor's row the statement locked
+                return row
+            entity = to_entity(row.value._mapping)
+            self._record_event(transaction, entity, now)
+            raw.commit()
+        return Ok(entity)
+
+    def _engine(self) -> Engine | None:
+        """The engine of a session factory; ``None`` for a caller's own ``Session``."""
+        bind = None if isinstance(self._source, Session) else self._source.kw.get("bind")
+        return bind if isinstance(bind, Engine) else None
 
     def history(
         self, entity: HistoryEntity, entity_id: int, *, limit: int, after: int | None = None
@@ -293,8 +378,8 @@ def _record_history(
 ) -> None:
     """Keep ``entity``'s new status in its history, in the transaction that stored it.
 
-    A second small ``INSERT`` on the open connection: the status ``UPDATE`` stays the one
-    statement built per shape, and the history costs one more round trip per change.
+    Creations, and status changes on SQLite, write it with a second small ``INSERT`` on the
+    open connection; a status change on PostgreSQL writes it in its own statement instead.
     """
     kind, status, noted = recorded_status(entity)
     connection.execute(
@@ -367,7 +452,7 @@ def _next_position(dialect: str) -> ScalarSelect[Any]:
     )
 
 
-def _took_position(connection: Connection, row: Row[Any]) -> None:
+def _took_position(connection: Connection | _PipelinedTransaction, row: Any) -> None:
     """Record ``row``'s position as the last one handed out, where the statement did not."""
     if connection.dialect.name != "postgresql":
         connection.execute(_store_last_position(), {"position": row.position})
@@ -393,21 +478,69 @@ class _Shape(NamedTuple):
 
 
 @cache
-def _status_update(table: Table, shape: _Shape, dialect: str) -> Update:
+def _status_update(table: Table, shape: _Shape, dialect: str) -> Update | Select[Any]:
     """The conditional ``UPDATE … RETURNING`` of one shape, built once with bound parameters.
 
     Rebuilding the expression tree (and SQLAlchemy's cache key for it) on every call cost more
     CPU than the round trip to the database; the values of a call are all bound parameters.
     """
     status = table.c[shape.status_column]
-    conditions = [table.c.id == bindparam("entity_id"), status.in_(shape.allowed)]
+    # The allowed statuses are constants of the statement, not an IN list expanded per call.
+    allowed: list[Any] = [literal_column(_quoted(value)) for value in shape.allowed]
+    # No allowed source (a move no status may make): a WHERE that is never true.
+    conditions = [table.c.id == bindparam("entity_id"), status.in_(allowed) if allowed else false()]
     if shape.with_expected_version:
         conditions.append(table.c.version == bindparam("expected_version"))
     values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in shape.columns}
     values[shape.status_column] = shape.target.value
     values["version"] = table.c.version + 1
     values["position"] = _next_position(dialect)
-    return update(table).where(*conditions).values(values).returning(*table.c)
+    changed = update(table).where(*conditions).values(values).returning(*table.c)
+    if dialect != "postgresql":
+        return changed
+    # One round trip for the change, its cursor position and its history entry: the UPDATE
+    # and the INSERT are data-modifying CTEs of one statement that returns the changed row.
+    changed_cte = changed.cte("changed")
+    kind, noted_column = _HISTORY_OF[table.name]
+    history_row = select(
+        literal(kind.value, status_history.c.entity_type.type),
+        changed_cte.c.id,
+        changed_cte.c[shape.status_column],
+        changed_cte.c.version,
+        changed_cte.c.position,
+        bindparam("history_actor", type_=status_history.c.actor.type),
+        bindparam("history_step", type_=status_history.c.step.type),
+        cast(bindparam("history_step_seconds"), status_history.c.step_seconds.type),
+        changed_cte.c[noted_column],
+        changed_cte.c.updated_at,
+    )
+    history = insert(status_history).from_select(_HISTORY_COLUMNS, history_row).cte("history")
+    return select(changed_cte).add_cte(history)
+
+
+_HISTORY_COLUMNS = (
+    "entity_type",
+    "entity_id",
+    "to_status",
+    "version",
+    "position",
+    "actor",
+    "step",
+    "step_seconds",
+    "error",
+    "at",
+)
+# Per table: the history's entity kind and the column it keeps as the entry's error.
+_HISTORY_OF = {
+    "documents": (HistoryEntity.DOCUMENT, "processing_error"),
+    "workspaces": (HistoryEntity.WORKSPACE, "status_message"),
+}
+
+
+def _quoted(value: str) -> str:
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"not a status value: {value!r}")
+    return f"'{value}'"
 
 
 @cache
@@ -427,8 +560,11 @@ def _column_value(value: object) -> object:
 
 
 def _change_status(
-    connection: Connection, table: Table, change: StatusChange, now: datetime
-) -> Result[Row[Any], Problem]:
+    connection: Connection | _PipelinedTransaction,
+    table: Table,
+    change: StatusChange,
+    now: datetime,
+) -> Result[Any, Problem]:
     """Apply a status change in one statement; the changed row, or why there is none.
 
     The lifecycle check and ``version = version + 1`` are the WHERE and SET of a single
@@ -450,6 +586,9 @@ def _change_status(
     statement = _status_update(table, shape, connection.dialect.name)
     parameters: dict[str, Any] = {f"new_{name}": changes[name] for name in columns}
     parameters["entity_id"] = change.entity_id
+    parameters["history_actor"] = change.actor
+    parameters["history_step"] = change.step
+    parameters["history_step_seconds"] = change.step_seconds
     if change.expected_version is not None:
         parameters["expected_version"] = change.expected_version
     for _ in range(_ATTEMPTS):
@@ -467,3 +606,119 @@ def _change_status(
         if refused is not None:
             return Err(refused)
     return Err(change.contended())
+
+
+class _CompiledForPsycopg(NamedTuple):
+    sql: str
+    # The statement's parameters in the order of its $1, $2, … placeholders.
+    names: tuple[str, ...]
+    constants: dict[str, Any]
+    json_parameters: frozenset[str]
+
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """``%(name)s`` placeholders as PostgreSQL's ``$n``: psycopg need not convert each call."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED_PARAMETER.sub(number, sql), tuple(names)
+
+
+_compiled: dict[tuple[int, tuple[str, ...]], tuple[Any, _CompiledForPsycopg]] = {}
+
+
+def _compiled_for_psycopg(
+    statement: Any, dialect: Any, keys: tuple[str, ...]
+) -> _CompiledForPsycopg:
+    """``statement`` as psycopg's SQL text, with its constant parameters; once per statement.
+
+    The statements are built once (``@cache``), so their identity is a stable key; the entry
+    keeps the statement alive so that the identity is never reused.
+    """
+    key = (id(statement), keys)
+    found = _compiled.get(key)
+    if found is not None:
+        return found[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    binds = compiled.bind_names.items()
+    sql, names = _numbered(compiled.string)
+    entry = _CompiledForPsycopg(
+        sql,
+        names,
+        {name: bind.effective_value for bind, name in binds if not bind.required},
+        frozenset(name for bind, name in binds if isinstance(bind.type, JSON)),
+    )
+    _compiled[key] = (statement, entry)
+    return entry
+
+
+class _RawRow:
+    """A result row by name and by position, like SQLAlchemy's ``Row`` where it is used."""
+
+    __slots__ = ("_mapping", "_values")
+
+    def __init__(self, names: list[str], values: tuple[Any, ...]) -> None:
+        self._values = values
+        self._mapping = dict(zip(names, values, strict=True))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# The result's column names per statement: psycopg builds a ``description`` afresh each time.
+_column_names: dict[str, list[str]] = {}
+
+
+class _RawResult:
+    def __init__(self, cursor: Any, sql: str) -> None:
+        self._cursor = cursor
+        self._sql = sql
+
+    def first(self) -> _RawRow | None:
+        values = self._cursor.fetchone()
+        if values is None:
+            return None
+        names = _column_names.get(self._sql)
+        if names is None:
+            names = _column_names[self._sql] = [c.name for c in self._cursor.description]
+        return _RawRow(names, values)
+
+
+class _PipelinedTransaction:
+    """What ``_change_status`` and ``_record_event`` use of a ``Connection``, on psycopg.
+
+    ``execute`` only queues the command in the connection's pipeline; reading a row of its
+    result (``first``) sends everything queued and waits for the answer.
+    """
+
+    def __init__(self, raw: Any, dialect: Any) -> None:
+        self._cursor = psycopg.RawCursor(raw)
+        self.dialect = dialect
+
+    def execute(self, statement: Any, parameters: Mapping[str, Any]) -> _RawResult:
+        compiled = _compiled_for_psycopg(statement, self.dialect, tuple(parameters))
+        json_parameters = compiled.json_parameters
+        values = []
+        for name in compiled.names:
+            value = parameters[name] if name in parameters else compiled.constants[name]
+            if value is not None and name in json_parameters:
+                value = json.dumps(value)
+            values.append(value)
+        self._cursor.execute(compiled.sql, values)
+        return _RawResult(self._cursor, compiled.sql)

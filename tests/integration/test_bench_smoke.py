@@ -20,6 +20,8 @@ pytestmark = [
     pytest.mark.nats,
     pytest.mark.redis,
     pytest.mark.slow,
+    # Every benchmark once at its smallest: a few minutes on a busy 2-core machine.
+    pytest.mark.timeout(480),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,16 +32,26 @@ TRANSPORTS = ("rabbitmq", "nats", "redis")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("bench")
     finished = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--output",
+            str(output),
+            "--docs",
+            str(output / "benchmarks.md"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=420,
         check=False,
     )
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     loaded: dict[str, Any] = json.loads((output / "results.json").read_text())
     loaded["chart_written"] = (output / "benchmarks.png").stat().st_size > 0
+    loaded["page"] = (output / "benchmarks.md").read_text()
     return loaded
 
 
@@ -84,6 +96,8 @@ def test_fan_out_against_both_peers(results: dict[str, Any]) -> None:
     baselines = {row["baseline"] for row in rows if row["target"]}
     assert baselines == {"bare Starlette", "python-socketio"}
     assert all(row["baseline_value"] for row in rows if row["target"])
+    # Interleaved rounds: every figure is a median with its spread.
+    assert all(len(row["extra"]["spread"]["rounds"]) == 2 for row in rows)
 
 
 def test_connections_and_workers(results: dict[str, Any]) -> None:
@@ -105,3 +119,33 @@ def test_adversarial_text_for_graph_building_and_chunking(results: dict[str, Any
     for work in ("graph of one text", "chunk + graph", "chunk"):
         assert f"{work}: hyphenated capitals" in cases
     assert all(row["baseline_value"] is not None for row in rows)
+
+
+def test_concurrent_writers_keep_order_on_every_transport(results: dict[str, Any]) -> None:
+    rows = _rows(results, "8 concurrent writers")
+    for transport in TRANSPORTS:
+        for delivery in ("direct", "outbox"):
+            for mode in ("threads", "processes"):
+                case = f"{transport} {delivery}, 2 {mode}"
+                order = [r for r in rows if r["case"] == f"{case}: events in order"]
+                assert [r["met"] for r in order] == [True], case
+        drained = [r for r in rows if r["case"].endswith("relay backlog drained")]
+        assert any(r["case"].startswith(f"{transport} outbox") for r in drained)
+
+
+def test_worker_overhead_for_every_stage_that_ran(results: dict[str, Any]) -> None:
+    rows = _rows(results, "9 worker overhead")
+    assert {row["case"].split(",")[0] for row in rows} >= {"ingestion", "embeddings"}
+    for row in rows:
+        assert 0 <= row["value"] <= 100
+        assert row["extra"]["documents"] >= 1
+
+
+def test_the_page_gives_every_target_a_verdict(results: dict[str, Any]) -> None:
+    from bench.targets import TARGETS
+
+    page = results["page"]
+    assert "### The targets" in page
+    for target in TARGETS:
+        line = next(line for line in page.splitlines() if line.startswith(f"| {target.text} |"))
+        assert line.split(" | ")[1] in {"met", "NOT met", "not measured", "met where measured"}
