@@ -673,10 +673,19 @@ def forged_events_signed(transport: str) -> Figures:
             "implausible_version": ours.sign(forged_status(IMPLAUSIBLE_SIGNED_VERSION)),
         }
         work_forgeries = {"unsigned": forged_work, "bad_signature": stranger.sign(forged_work)}
+        noted = len(d.notes)
+        accepted = 0
         for reason, body in status_forgeries.items():
-            _publish_hostile(d, f"forged status ({reason})", body, (STATUS_KEY, WORK_KEY))
+            accepted += _publish_hostile(d, f"forged {reason}", body, (STATUS_KEY, WORK_KEY))
         for reason, body in work_forgeries.items():
-            _publish_hostile(d, f"forged work request ({reason})", body, (WORK_KEY,))
+            accepted += _publish_hostile(d, f"forged work ({reason})", body, (WORK_KEY,))
+        refused_at_publish = [n for n in d.notes[noted:] if "refused at publish" in n]
+        d.notes[noted:] = [
+            f"{accepted} of 8 forgeries accepted by the broker (status events unsigned, signed "
+            "with another key, and signed of version 2·10⁹, each on the broadcast and the work "
+            "queue; work requests unsigned and signed with another key)",
+            *refused_at_publish,
+        ]
 
         # The server drops each forged status event and counts it; the work queue's consumers
         # (the worker, and the server's own) dead-letter every unverified body and count it.
@@ -704,10 +713,13 @@ def forged_events_signed(transport: str) -> Figures:
         )
         letters = [
             letter.reason.split(":", 1)[0]
+            if letter.reason.startswith(("unsigned", "bad_"))
+            else "no handler"
             for queue in WORK_QUEUES
             for letter in d.container.broker().dead_letters().of(queue)
         ]
-        d.notes.append(f"{len(letters)} dead-lettered ({', '.join(sorted(set(letters)))})")
+        by_reason = ", ".join(f"{n} {reason}" for reason, n in sorted(Counter(letters).items()))
+        d.notes.append(f"{len(letters)} dead-lettered ({by_reason})")
         if len(letters) < sum(expected_work.values()):
             raise AssertionError(f"forged work dead-lettered {len(letters)} times: {letters}")
         victims = [c for c in d.clients if c.name.startswith(f"u{victim}-")]
