@@ -282,10 +282,20 @@ class Deployment:
     def _stop_everything(self) -> None:
         for client in self.clients:
             client.close()
-        for process in self.processes:
-            process.stop()
+        # Every process is told at once, then waited for: they finish their jobs side by side.
+        running = [p.popen for p in self.processes]
+        running += [s.process for s in self.servers if not s.stopped]
+        running = [popen for popen in running if popen.poll() is None]
+        for popen in running:
+            popen.send_signal(signal.SIGTERM)
+        for popen in running:
+            try:
+                popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(timeout=10)
         for server in self.servers:
-            server.stop()
+            server.stopped = True
 
     def _cleanup_rabbitmq(self) -> None:
         if self.transport != "rabbitmq":

@@ -51,11 +51,12 @@ def _setup(
     workers: int = 1,
     worker_metrics: bool = False,
 ) -> tuple[Any, list[tuple[int, int]]]:
-    server = d.server()
+    # Workers and the relay first: their interpreters start while the server's does.
     for _ in range(workers):
         d.worker(metrics_port=free_port() if worker_metrics else None)
     if relay:
         d.relay()
+    server = d.server()
     people = [d.new_user() for _ in range(users)]
     targets = [(user, d.ready_workspace(server, user)) for user in people]
     for user in people:
@@ -89,12 +90,13 @@ def worker_killed_before_commit(transport: str) -> Figures:
         current = [d.processes[0]]
 
         def kill_sometimes(n: int) -> None:
-            if n in (6, 13, 20):
+            if n in (4, 9, 14):
                 current[0].kill()
                 d.notes.append("worker SIGKILLed mid-stream")
                 current[0] = d.worker()
 
-        d.stream(server, targets, 27, 0.12, during=kill_sometimes)
+        # Three kills, each with documents of both users in flight around it.
+        d.stream(server, targets, 18, 0.12, during=kill_sometimes)
         return d.figures("2. worker SIGKILLed before commit", started, d.wait_converged())
 
 
