@@ -24,6 +24,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -36,9 +37,9 @@ from adapters.sql.records import documents, outbox, workspaces
 from domain.events import StatusEvent, entity_key
 from tests.e2e.conftest import (
     GOOD_TEXT,
+    TEST_UPLOAD_LIMIT,
     ServerProcess,
     clean_environ,
-    start_server,
 )
 from tests.integration.conftest import private_postgres_schema
 from tests.support.processes import free_port
@@ -48,6 +49,10 @@ from tests.support.ws_client import EntityKey, Link, Shown, StatusClient
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 TRANSPORTS = ("rabbitmq", "nats", "redis")
 CONVERGE_SECONDS = 90.0
+# How long a process may take to start: on a machine shared by several test runs an
+# interpreter can need half a minute just to import. Waits end as soon as the process answers;
+# this is only the ceiling past which it is taken not to start.
+STARTUP_SECONDS = 120.0
 TERMINAL = {"ready", "failed", "error"}
 
 
@@ -193,6 +198,10 @@ class Deployment:
         self.clients: list[StatusClient] = []
         self.notes: list[str] = []
         self.injected = 0
+        # Seconds each server took from its start to answering /readyz.
+        self.startup_seconds: list[float] = []
+        # The ports where workers serve their /metrics, for those started with one.
+        self.metrics_ports: list[int] = []
         self._settings = settings or {}
         self._broker_proxy_wanted = broker_proxy
         self._database_proxy_wanted = database_proxy
@@ -273,10 +282,20 @@ class Deployment:
     def _stop_everything(self) -> None:
         for client in self.clients:
             client.close()
-        for process in self.processes:
-            process.stop()
+        # Every process is told at once, then waited for: they finish their jobs side by side.
+        running = [p.popen for p in self.processes]
+        running += [s.process for s in self.servers if not s.stopped]
+        running = [popen for popen in running if popen.poll() is None]
+        for popen in running:
+            popen.send_signal(signal.SIGTERM)
+        for popen in running:
+            try:
+                popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait(timeout=10)
         for server in self.servers:
-            server.stop()
+            server.stopped = True
 
     def _cleanup_rabbitmq(self) -> None:
         if self.transport != "rabbitmq":
@@ -314,22 +333,33 @@ class Deployment:
         self.processes.append(process)
         return process
 
-    def worker(self) -> Process:
-        return self.start("worker", "all", "--startup-timeout", "60", name="worker")
+    def worker(self, *, metrics_port: int | None = None) -> Process:
+        """``insighthub worker all``; with ``metrics_port`` it serves its ``/metrics`` there."""
+        metrics: tuple[str, ...] = ()
+        if metrics_port is not None:
+            metrics = ("--metrics-port", str(metrics_port))
+            self.metrics_ports.append(metrics_port)
+        timeout = str(STARTUP_SECONDS)
+        return self.start("worker", "all", "--startup-timeout", timeout, *metrics, name="worker")
 
     def relay(self) -> Process:
-        return self.start("relay", "--startup-timeout", "60", name="relay")
+        return self.start("relay", "--startup-timeout", str(STARTUP_SECONDS), name="relay")
 
     def server(self, *args: str, port: int | None = None) -> ServerProcess:
-        try:
-            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
-        except RuntimeError as exc:
-            # On a machine shared by several test runs an interpreter can take longer than the
-            # start-up allowance just to import; one more try tells that from a server that
-            # cannot start (which fails again, with its log).
-            self.notes.append(f"server start retried: {str(exc).splitlines()[0]}")
-            server = start_server(self.workdir, environ=self.environ, args=args, port=port)
+        """``insighthub serve`` on ``port`` (else a free one), once it answers ``/readyz``."""
+        port = port or free_port()
+        log_path = self.workdir / f"server-{port}-{len(self.servers)}.log"
+        settings = {"MAX_UPLOAD_BYTES": str(TEST_UPLOAD_LIMIT), **self.environ}
+        command = [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), *args]
+        with log_path.open("wb") as log_file:
+            popen = subprocess.Popen(
+                command, env=clean_environ(settings), stdout=log_file, stderr=subprocess.STDOUT
+            )
+        server = ServerProcess(port=port, secret=self.secret, process=popen, log_path=log_path)
         self.servers.append(server)
+        started = time.monotonic()
+        self.wait_for(partial(_answers_ready, server), STARTUP_SECONDS, f"server {port} ready")
+        self.startup_seconds.append(time.monotonic() - started)
         return server
 
     def dead(self) -> list[str]:
@@ -499,7 +529,10 @@ class Deployment:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+                self.keep_workdir = True
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what} (logs in {self.workdir})"
+                )
             time.sleep(0.1)
 
     def wait_converged(self, timeout: float = CONVERGE_SECONDS) -> bool:
@@ -612,6 +645,16 @@ class Deployment:
         parts = [f"== {p.name}\n{p.log()[-3000:]}" for p in self.processes]
         parts += [f"== server {s.port}\n{s.log()[-3000:]}" for s in self.servers]
         return "\n".join(parts)
+
+
+def _answers_ready(server: ServerProcess) -> bool:
+    """Whether ``server`` answers ``/readyz`` with 200; a server that exited fails at once."""
+    if server.process.poll() is not None:
+        raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log()}")
+    try:
+        return httpx.get(f"{server.base_url}/readyz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def summarise(notes: list[str]) -> list[str]:

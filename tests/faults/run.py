@@ -5,7 +5,9 @@
 
 The rows of the run replace theirs between the figures markers of docs/reliability.md (rows
 of scenarios or transports not run are kept), so the published figures are always those of the
-last run of each scenario, never typed by hand.
+last run of each scenario, never typed by hand. The document is read and rewritten under a
+lock, so one run per transport may go at once. Each row printed is followed by the scenario's
+wall-clock seconds (set-up and tear-down included); the document does not keep them.
 Exit status 1 if any row lost an event or did not converge.
 """
 
@@ -13,14 +15,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import platform
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.faults.harness import TRANSPORTS, Figures
-from tests.faults.scenarios import SCENARIOS
+from tests.faults.scenarios import SCENARIOS, in_order_for
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 BEGIN = "<!-- figures:begin (written by scripts/faults; do not edit by hand) -->"
@@ -148,13 +152,25 @@ def table(
     return "\n".join(lines)
 
 
-def write_doc(block: str) -> None:
-    text = DOC.read_text() if DOC.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
+def write_doc(text: str, block: str) -> str:
+    """``text`` with its figures block replaced by ``block``."""
     if BEGIN not in text or END not in text:
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    DOC.write_text(head + block + tail)
+    return head + block + tail
+
+
+def update_doc(make_block: Callable[[str], str]) -> None:
+    """Rewrite the document's figures with ``make_block(document)``, holding a lock on it."""
+    DOC.touch()
+    with DOC.open("r+") as document:
+        fcntl.flock(document, fcntl.LOCK_EX)
+        text = document.read() or f"# Reliability\n\n{BEGIN}\n{END}\n"
+        updated = write_doc(text, make_block(text))
+        document.seek(0)
+        document.write(updated)
+        document.truncate()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     ran: set[tuple[str, str]] = set()
     print("| " + " | ".join(COLUMNS) + " |", flush=True)
     for transport in transports:
-        for number, scenario in enumerate(SCENARIOS, start=1):
+        for number, scenario in in_order_for(transport):
             if number not in numbers:
                 continue
+            scenario_started = time.monotonic()
             try:
                 figures = scenario(transport)
             except Exception as exc:  # a scenario that crashes is a failed row, not a crash
@@ -197,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             rows.append(figures)
             ran.add((str(number), transport))
-            print(row(figures), flush=True)
+            print(f"{row(figures)}  {time.monotonic() - scenario_started:.0f} s", flush=True)
     extra: list[str] = []
     if args.load:
         from tests.load.run import run_load
@@ -210,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         rows_hold = True
     elapsed = time.monotonic() - started
     if not args.no_docs:
-        document = DOC.read_text() if DOC.exists() else ""
-        write_doc(table(rows, extra, elapsed, ran, transports, document))
+        update_doc(lambda document: table(rows, extra, elapsed, ran, transports, document))
         print(f"figures written to {DOC}", flush=True)
     return 0 if rows_hold and all(f.holds for f in rows) else 1
 

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tests.faults.harness import TRANSPORTS
-from tests.faults.scenarios import SCENARIOS, Scenario
+from tests.faults.scenarios import Scenario, in_order_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.slow]
 
@@ -23,9 +23,17 @@ def selected_transports() -> list[str]:
     return chosen
 
 
+def cases() -> list[object]:
+    """(scenario, transport) in each transport's order (see ``in_order_for``)."""
+    return [
+        pytest.param(scenario, transport, id=f"{scenario.__name__}-{transport}")
+        for transport in selected_transports()
+        for _, scenario in in_order_for(transport)
+    ]
+
+
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("transport", selected_transports())
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.__name__ for s in SCENARIOS])
+@pytest.mark.parametrize(("scenario", "transport"), cases())
 def test_nothing_is_lost_and_every_view_converges(scenario: Scenario, transport: str) -> None:
     figures = scenario(transport)
     assert figures.lost == 0, figures

@@ -8,8 +8,9 @@ import time
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from application import pipeline
 from application.graph import build_graph, entities_in
-from application.pipeline import split_text
+from application.pipeline import normalise_whitespace, split_text
 
 # The pattern graph building used before: the reference for what counts as a candidate.
 REFERENCE = re.compile(
@@ -134,3 +135,24 @@ def test_chunking_adversarial_text_is_linear() -> None:
     # One long word, then words that leave a space just past the overlap in every window.
     text = "x" * 200_000 + (" a" + "b" * 300) * 600
     assert _seconds(lambda t: split_text(t, size=1000, overlap=200), text) < 2.0
+
+
+SPACES = st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x85\xa0\u2003\u3000", min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-6, 6), st.lists(st.one_of(SPACES, st.text("ab", max_size=4)), max_size=12))
+def test_whitespace_is_normalised_as_by_split_and_join_across_blocks(
+    shift: int, pieces: list[str]
+) -> None:
+    # Whatever meets a block boundary: a run of whitespace across it, a space on either side.
+    block = pipeline._NORMALISE_BLOCK
+    text = "x" * (block + shift) + "".join(pieces) + "y" * block + "".join(reversed(pieces))
+    assert normalise_whitespace(text) == " ".join(text.split())
+
+
+@example(" " * (3 * 16 * 1024))
+@example("\n" + " " * (16 * 1024) + "a")
+@given(TRICKY)
+def test_whitespace_normalisation_of_short_texts(text: str) -> None:
+    assert normalise_whitespace(text) == " ".join(text.split())
