@@ -337,18 +337,24 @@ def asyncapi_document() -> Schema:
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
         operations[f"publish{name}"] = _operation("send", channel, [name])
-    socket_messages: Schema = {}
-    for frame in (*SERVER_FRAMES, *CLIENT_FRAMES):
-        name = _frame_name(frame)
-        schemas[name] = frame.schema()
-        messages[name] = {
-            "name": name,
-            "title": frame.type,
-            "summary": frame.summary,
-            "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{name}"},
-        }
-        socket_messages[name] = {"$ref": f"#/components/messages/{name}"}
+
+    def socket_messages_of(frames: Iterable[Frame]) -> Schema:
+        """Each frame's schema and message, registered once; the channel's references."""
+        references: Schema = {}
+        for frame in frames:
+            name = _frame_name(frame)
+            schemas[name] = frame.schema()
+            messages[name] = {
+                "name": name,
+                "title": frame.type,
+                "summary": frame.summary,
+                "contentType": "application/json",
+                "payload": {"$ref": f"#/components/schemas/{name}"},
+            }
+            references[name] = {"$ref": f"#/components/messages/{name}"}
+        return references
+
+    socket_messages = socket_messages_of((*SERVER_FRAMES, *CLIENT_FRAMES))
     channels["statusSocket"] = {
         "address": "/ws",
         "description": "The authenticated WebSocket (token in the `token` query parameter).",
@@ -358,18 +364,7 @@ def asyncapi_document() -> Schema:
     operations["receiveClientFrames"] = _operation(
         "receive", "statusSocket", map(_frame_name, CLIENT_FRAMES)
     )
-    operator_messages: Schema = {}
-    for frame in OPERATOR_FRAMES:
-        name = _frame_name(frame)
-        schemas[name] = frame.schema()
-        messages[name] = {
-            "name": name,
-            "title": frame.type,
-            "summary": frame.summary,
-            "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{name}"},
-        }
-        operator_messages[name] = {"$ref": f"#/components/messages/{name}"}
+    operator_messages = socket_messages_of(OPERATOR_FRAMES)
     channels["operatorSocket"] = {
         "address": "/admin/ws",
         "description": "The operator's WebSocket (an operator token in the `token` query "
