@@ -17,9 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from adapters.auth.jwt_tokens import JwtIssuer
+from adapters.bootstrap import Services, bootstrap
 from adapters.settings import ENVIRONMENT_VARIABLES
+from entrypoints.server import create_app
 from tests.support.processes import free_port
 
 STARTUP_SECONDS = 30.0
@@ -244,3 +247,20 @@ def postgres_server(
         environ={"DATABASE_URL": database_url, "STORAGE_DIR": str(tmp_path / "files")},
         args=["--no-workers"],
     )
+
+
+# The in-process app on the memory transport, for tests that drive it with Starlette's client.
+@pytest.fixture
+def services() -> Iterator[Services]:
+    services = bootstrap({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
+    services.start()
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        yield client

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from starlette.testclient import TestClient
 
 from adapters.auth.jwt_tokens import JwtIssuer
-from adapters.bootstrap import Services, bootstrap
+from adapters.bootstrap import Services
 from adapters.memory.broker import InMemoryBroker
 from domain.events import WORK_QUEUES, DocumentUploaded
 from entrypoints.cli import main
-from entrypoints.server import create_app
 from entrypoints.server.openapi import OperationRoute
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    services = bootstrap({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
-    services.start()
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        yield client
 
 
 def bearer(services: Services, user_id: int, role: str | None = None) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,29 +12,12 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from adapters.auth.jwt_tokens import JwtIssuer
-from adapters.bootstrap import Services, bootstrap
+from adapters.bootstrap import Services
 from domain.events import WORK_QUEUES, DocumentUploaded
 from entrypoints.asyncapi import frame_schemas
 from entrypoints.cli import main
-from entrypoints.server import create_app
 from entrypoints.server.admin import OPERATOR_FIGURES, OPERATOR_SOCKET_PATH
 from entrypoints.server.sockets import CLOSE_POLICY_VIOLATION
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    services = bootstrap({"DATABASE_URL": "memory://", "TRANSPORT": "memory"})
-    services.start()
-    try:
-        yield services
-    finally:
-        services.close()
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services), raise_server_exceptions=False) as client:
-        yield client
 
 
 def token(services: Services, user_id: int, role: str | None = None, ttl: int = 600) -> str:
