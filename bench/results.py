@@ -46,3 +46,9 @@ class Row:
 def unavailable(benchmark: str, case: str, metric: str, why: str) -> Row:
     """A row for a case that could not run, saying why."""
     return Row(benchmark, case, metric, note=f"not measured: {why}")
+
+
+def first_line(exc: BaseException) -> str:
+    """What a failed run says of itself, one line long."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -11,15 +11,20 @@ import contextlib
 import os
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from sqlalchemy.engine import make_url
 
 from adapters.settings import ENVIRONMENT_VARIABLES
 from adapters.sql.database import migrate
+from bench.results import Row, first_line, unavailable
 from domain.events import WORK_QUEUES
+
+if TYPE_CHECKING:
+    from bench.suite import Context
 
 TRANSPORTS = ("rabbitmq", "nats", "redis")
 
@@ -193,3 +198,24 @@ def rabbitmq_sink(url: str, namespace: str) -> None:
         channel.queue_bind(f"{namespace}.sink", namespace, routing_key="*.status.updated")
     finally:
         connection.close()
+
+
+def per_transport(
+    context: Context,
+    transports: Sequence[str],
+    benchmark: str,
+    started: Callable[[str], str],
+    run: Callable[[Context, Workspace, str], list[Row]],
+) -> list[Row]:
+    """``run`` on each transport in a private workspace of its own; a failed transport is an
+    "unavailable" row of ``benchmark``, and the others still run."""
+    rows: list[Row] = []
+    for transport in transports:
+        context.log(started(transport))
+        try:
+            with private_workspace(context.endpoints) as workspace:
+                rows += run(context, workspace, transport)
+        except Exception as exc:
+            context.log(f"  {transport} failed: {first_line(exc)}")
+            rows.append(unavailable(benchmark, transport, "updates/s", first_line(exc)))
+    return rows

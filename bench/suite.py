@@ -22,11 +22,12 @@ from bench.overhead import worker_overhead
 from bench.processes import Background, Conversation, free_port, http_ok, insighthub, wait_until
 from bench.profiling import Spy
 from bench.reconnect import reconnect
-from bench.results import Row, unavailable
+from bench.results import Row, first_line, unavailable
 from bench.services import (
     Endpoints,
     Workspace,
     libpq_url,
+    per_transport,
     private_workspace,
     rabbitmq_sink,
 )
@@ -163,21 +164,9 @@ def _percentile(values: Sequence[float], share: float) -> float:
 
 def pipeline(context: Context, transports: Sequence[str]) -> list[Row]:
     """Benchmarks 1 (updates/s against the raw floor) and 2 (commit → socket latency)."""
-    rows: list[Row] = []
-    for transport in transports:
-        context.log(f"[1,2] {transport}")
-        try:
-            with private_workspace(context.endpoints) as workspace:
-                rows += _pipeline_for(context, workspace, transport)
-        except Exception as exc:
-            context.log(f"  {transport} failed: {exc}")
-            rows.append(unavailable("1 updates/s", f"{transport}", "updates/s", _first(exc)))
-    return rows
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return per_transport(
+        context, transports, "1 updates/s", lambda transport: f"[1,2] {transport}", _pipeline_for
+    )
 
 
 def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> list[Row]:
@@ -189,7 +178,7 @@ def _pipeline_for(context: Context, workspace: Workspace, transport: str) -> lis
     try:
         relay = _start_relay(context, workspace, transport)
     except Exception as exc:
-        relay_problem = f"the relay did not start ({_first(exc)})"
+        relay_problem = f"the relay did not start ({first_line(exc)})"
         if relay is not None:
             relay.stop()
         relay = None
@@ -499,7 +488,7 @@ def fanout(context: Context) -> list[Row]:
                     else _start_peer(context, kind, workspace)
                 )
             except Exception as exc:
-                problems[kind] = _first(exc)
+                problems[kind] = first_line(exc)
         try:
             for sockets, events in context.sizes.fanout:
                 kinds = [k for k in servers if k != "socketio" or sockets <= 1_000]
@@ -563,7 +552,7 @@ def _fanout_interleaved(
                 context.log(f"  {kind} × {sockets}: {shown} deliveries/s")
     except Exception as exc:
         for kind in kinds:
-            failed.setdefault(kind, _first(exc))
+            failed.setdefault(kind, first_line(exc))
     finally:
         for client in clients.values():
             client.close()
@@ -663,7 +652,7 @@ def connections(context: Context) -> list[Row]:
                     else _start_peer(context, kind, workspace)
                 )
             except Exception as exc:
-                rows.append(unavailable("4 connections", kind, "KB/socket", _first(exc)))
+                rows.append(unavailable("4 connections", kind, "KB/socket", first_line(exc)))
                 continue
             try:
                 time.sleep(0.5)
@@ -783,7 +772,9 @@ def workers(context: Context) -> list[Row]:
                 context.log(f"  {rates[count]:.1f} documents/s")
             except Exception as exc:
                 rows.append(
-                    unavailable("5 workers", f"{count} × worker all", "documents/s", _first(exc))
+                    unavailable(
+                        "5 workers", f"{count} × worker all", "documents/s", first_line(exc)
+                    )
                 )
     one = rates.get(1)
     for count, rate in sorted(rates.items()):

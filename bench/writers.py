@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from adapters.auth.jwt_tokens import JwtIssuer
 from bench import processes
 from bench.processes import Background, Conversation
-from bench.results import Row, unavailable
-from bench.services import Workspace, private_workspace, rabbitmq_sink
+from bench.results import Row
+from bench.services import Workspace, per_transport, rabbitmq_sink
 
 if TYPE_CHECKING:
     from bench.suite import Context
@@ -33,21 +33,13 @@ BENCHMARK = "8 concurrent writers"
 
 def concurrent_writers(context: Context, transports: Sequence[str]) -> list[Row]:
     """Rows for every transport, delivery and mode, against the single-writer raw floor."""
-    rows: list[Row] = []
-    for transport in transports:
-        context.log(f"[8] {context.sizes.writers} writers on {transport}")
-        try:
-            with private_workspace(context.endpoints) as workspace:
-                rows += _writers_for(context, workspace, transport)
-        except Exception as exc:
-            context.log(f"  {transport} failed: {_first(exc)}")
-            rows.append(unavailable(BENCHMARK, transport, "updates/s", _first(exc)))
-    return rows
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return per_transport(
+        context,
+        transports,
+        BENCHMARK,
+        lambda transport: f"[8] {context.sizes.writers} writers on {transport}",
+        _writers_for,
+    )
 
 
 def _writers_for(context: Context, workspace: Workspace, transport: str) -> list[Row]:
