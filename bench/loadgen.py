@@ -195,6 +195,15 @@ def unsent(database: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
+def wait_until_published(database: psycopg.Connection[Any], timeout: float) -> None:
+    """Until the relay has published every outbox row; a relay that falls behind ends the run."""
+    deadline = time.monotonic() + timeout
+    while unsent(database):
+        if time.monotonic() > deadline:
+            raise SystemExit("the relay did not publish everything in time")
+        time.sleep(0.002)
+
+
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     """Floor, direct and outbox in turn; with ``--profile``, a profiled pass of each after."""
     results: dict[str, Any] = {}
@@ -268,11 +277,7 @@ def _outbox_throughput(args: argparse.Namespace, ids: list[int], targets: list[i
                 raise SystemExit(f"update of {document_id} refused")
         committed = time.perf_counter() - started
         cpu = time.process_time() - cpu
-        deadline = time.monotonic() + args.drain_timeout
-        while unsent(watcher):
-            if time.monotonic() > deadline:
-                raise SystemExit("the relay did not publish everything in time")
-            time.sleep(0.002)
+        wait_until_published(watcher, args.drain_timeout)
         elapsed = time.perf_counter() - started
         if args.profile:
             with profiled(f"{args.profile}-outbox.txt"):
@@ -407,11 +412,7 @@ def writers(args: argparse.Namespace) -> dict[str, Any]:
                     cpu_seconds += float(value)
                 committed = time.perf_counter() - started
             at_commit = unsent(watcher)
-            deadline = time.monotonic() + args.drain_timeout
-            while unsent(watcher):
-                if time.monotonic() > deadline:
-                    raise SystemExit("the relay did not publish everything in time")
-                time.sleep(0.002)
+            wait_until_published(watcher, args.drain_timeout)
             elapsed = time.perf_counter() - started
         if args.mode == "processes":
             for child in children:
