@@ -10,17 +10,20 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -120,6 +123,27 @@ def create_engine_for(url: URL) -> Engine:
     event.listen(engine.pool, "checkin", _note_checkin)
     event.listen(engine.pool, "checkout", _ping_if_idle)
     return engine
+
+
+@contextmanager
+def psycopg_connection(engine: Engine, what: str) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled PostgreSQL connection's own psycopg connection, for the hot paths.
+
+    Its errors come out as SQLAlchemy's would (``OperationalError`` for an unreachable server,
+    …, the statement named ``what``), and a connection that lost its server leaves the pool.
+    """
+    with engine.connect() as pooled:
+        raw = pooled.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection), "a PostgreSQL engine's connection is psycopg's"
+        try:
+            yield raw
+        except psycopg.Error as exc:
+            lost = engine.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
+            if lost:
+                pooled.invalidate(exc)
+            raise DBAPIError.instance(
+                what, None, exc, psycopg.Error, connection_invalidated=lost
+            ) from exc
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:

@@ -25,11 +25,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from adapters.sql.database import Database
+from adapters.sql.database import Database, psycopg_connection
 from adapters.sql.records import outbox
 from domain.ports.outbox import Outbox, OutboxEntry
 
@@ -77,21 +78,26 @@ class SqlOutbox(Outbox):
         return sent
 
     def _relay_locked(self, publish: Callable[[Sequence[OutboxEntry]], None], limit: int) -> int:
-        with self._database.session_factory() as session, session.begin():
-            claimed = session.execute(
-                select(outbox.c.id, outbox.c.entity_type, outbox.c.entity_id)
-                .where(outbox.c.sent_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
-            batch = _next_in_line(session, [(r.id, r.entity_type, r.entity_id) for r in claimed])
-            if not batch:
-                return 0
-            entries = _entries(session, batch)
-            publish(entries)
-            _mark_sent(session, batch)
-        return len(batch)
+        # Two round trips a turn, on psycopg directly: BEGIN with the claim, then the mark
+        # with the COMMIT (pipelined). The claimed rows stay locked while publishing.
+        with psycopg_connection(self._database.engine, "outbox relay turn") as raw:
+            try:
+                with raw.cursor() as cursor:
+                    rows = cursor.execute(_CLAIM_NEXT_IN_LINE, {"limit": limit}).fetchall()
+                    if not rows:
+                        raw.rollback()
+                        return 0
+                    publish([OutboxEntry(row[0], row[1], row[2], row[3].encode()) for row in rows])
+                    with raw.pipeline():
+                        cursor.execute(_MARK_SENT, (datetime.now(UTC), [row[0] for row in rows]))
+                        raw.commit()
+            except BaseException:
+                # Unmarked, the rows are offered again; a connection already lost cannot
+                # roll back, and its own error is the one to report.
+                with contextlib.suppress(psycopg.Error):
+                    raw.rollback()
+                raise
+        return len(rows)
 
     def _relay_unlocked(self, publish: Callable[[Sequence[OutboxEntry]], None], limit: int) -> int:
         with self._database.session_factory() as session:
@@ -186,46 +192,32 @@ class SqlOutbox(Outbox):
                 listener.close()
 
 
-def _next_in_line(session: Session, claimed: list[tuple[int, str, int]]) -> list[int]:
-    """The claimed ids that are next for their entity: no earlier unsent row is held elsewhere.
-
-    Each entity's claimed rows are kept up to the first earlier unsent row of that entity not
-    claimed here (another relay holds it), which keeps per-entity order with several relays.
-    """
-    if not claimed:
-        return []
-    mine = {row_id for row_id, _, _ in claimed}
-    entity_ids = sorted({entity_id for _, _, entity_id in claimed})
-    entities = {(entity_type, entity_id) for _, entity_type, entity_id in claimed}
-    pending = session.execute(
-        select(outbox.c.id, outbox.c.entity_type, outbox.c.entity_id)
-        .where(
-            outbox.c.sent_at.is_(None),
-            outbox.c.id <= max(mine),
-            outbox.c.entity_id.in_(entity_ids),
-        )
-        .order_by(outbox.c.id)
-    ).all()
-    blocked: set[tuple[str, int]] = set()
-    batch: list[int] = []
-    for row in pending:
-        key = (row.entity_type, row.entity_id)
-        if key not in entities or key in blocked:
-            continue
-        if row.id in mine:
-            batch.append(row.id)
-        else:
-            blocked.add(key)
-    return batch
-
-
-def _entries(session: Session, ids: list[int]) -> list[OutboxEntry]:
-    rows = session.execute(
-        select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key, outbox.c.body)
-        .where(outbox.c.id.in_(ids))
-        .order_by(outbox.c.id)
-    ).all()
-    return [_entry(row) for row in rows]
+# The oldest unsent rows not held by another relay, of which those next in line for their
+# entity: a claimed row waits while an earlier unsent row of its entity is not claimed here
+# (another relay holds it), which keeps per-entity order with several relays.
+_CLAIM_NEXT_IN_LINE = """
+WITH claimed AS MATERIALIZED (
+    SELECT id, entity_type, entity_id, event_id, routing_key, body
+    FROM outbox
+    WHERE sent_at IS NULL
+    ORDER BY id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+SELECT id, event_id, routing_key, body
+FROM claimed
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM outbox AS earlier
+    WHERE earlier.sent_at IS NULL
+      AND earlier.entity_type = claimed.entity_type
+      AND earlier.entity_id = claimed.entity_id
+      AND earlier.id < claimed.id
+      AND earlier.id NOT IN (SELECT id FROM claimed)
+)
+ORDER BY id
+"""
+_MARK_SENT = "UPDATE outbox SET sent_at = %s WHERE id = ANY(%s)"
 
 
 def _entry(row: Any) -> OutboxEntry:

@@ -32,9 +32,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from adapters.sql.database import psycopg_connection
 from adapters.sql.records import (
     INSTALLATION_ID,
     documents,
@@ -236,36 +236,20 @@ class SqlStatusRepository(StatusRepository):
         the change cursor's row is locked for no longer than those round trips. The statements
         are compiled by SQLAlchemy once, then run on psycopg directly.
         """
-        with engine.connect() as pooled:
-            try:
-                return self._apply_on_psycopg(pooled, change, table, to_entity, now)
-            except psycopg.Error as exc:
-                # As SQLAlchemy would: its exception classes (the server maps them), and a
-                # connection that lost its server leaves the pool.
-                raw = pooled.connection.driver_connection
-                lost = engine.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
-                if lost:
-                    pooled.invalidate(exc)
-                raise DBAPIError.instance(
-                    f"{table.name} status change",
-                    None,
-                    exc,
-                    psycopg.Error,
-                    connection_invalidated=lost,
-                ) from exc
+        with psycopg_connection(engine, f"{table.name} status change") as raw:
+            return self._apply_on_psycopg(raw, change, table, to_entity, now, engine.dialect)
 
     def _apply_on_psycopg(
         self,
-        pooled: Connection,
+        raw: psycopg.Connection[Any],
         change: StatusChange,
         table: Table,
         to_entity: Callable[[Mapping[Any, Any]], E],
         now: datetime,
+        dialect: Any,
     ) -> Result[E, Problem]:
-        """The status change on the checked-out connection's psycopg connection."""
-        raw = pooled.connection.driver_connection
-        assert raw is not None, "a checked-out connection has its driver's connection"
-        transaction = _PipelinedTransaction(raw, pooled.dialect)
+        """The status change on a pooled connection's psycopg connection."""
+        transaction = _PipelinedTransaction(raw, dialect)
         if not self._outbox:
             # The change, its position and its history are one statement: atomic on its
             # own, so it runs as its own transaction, in one round trip.
