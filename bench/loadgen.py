@@ -25,6 +25,7 @@ import psycopg
 
 from adapters.container import Container, build_container, close_container
 from adapters.settings import Settings
+from bench.machine import machine_busy_seconds
 from bench.services import libpq_url
 from domain.changes import DocumentStatusChange, WorkspaceStatusChange
 from domain.entities import Document, Workspace
@@ -383,6 +384,7 @@ def writers(args: argparse.Namespace) -> dict[str, Any]:
                 cpu = time.process_time()
                 start.wait()
                 started = time.perf_counter()
+                busy = machine_busy_seconds()
                 for thread in threads:
                     thread.join()
                 committed = time.perf_counter() - started
@@ -404,6 +406,7 @@ def writers(args: argparse.Namespace) -> dict[str, Any]:
                     if kind == "failed":
                         raise SystemExit(f"a writer failed: {value}")
                 started = time.perf_counter()
+                busy = machine_busy_seconds()
                 go.set()
                 for _ in children:
                     kind, value = results.get(timeout=600)
@@ -414,6 +417,8 @@ def writers(args: argparse.Namespace) -> dict[str, Any]:
             at_commit = unsent(watcher)
             wait_until_published(watcher, args.drain_timeout)
             elapsed = time.perf_counter() - started
+            # Writers, relays, server, database and broker: every process the updates cost.
+            machine_cpu_seconds = machine_busy_seconds() - busy
         if args.mode == "processes":
             for child in children:
                 child.join(30)
@@ -425,6 +430,7 @@ def writers(args: argparse.Namespace) -> dict[str, Any]:
             "backlog_max": max(backlog.samples, default=0),
             "backlog_at_commit": at_commit,
             "drain_seconds": elapsed - committed,
+            "machine_cpu_ms_per_update": 1000 * machine_cpu_seconds / total,
             "documents": ids,
         }
     finally:

@@ -90,6 +90,11 @@ def _machine_busy_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot, all processes'."""
+    return _machine_busy_ticks()[0] / _TICKS
+
+
 @dataclass
 class LoadWatch:
     """CPU used by every process between ``start`` and ``finish``, ours told apart."""

@@ -81,8 +81,11 @@ TARGETS: tuple[Target, ...] = (
         "status statement until COMMIT (including the WAL flush), so the writers' changes "
         "commit one at a time; the cursor keeps resume exact (docs/api.md), and a lock-free "
         "cursor needs a migration (positions from a sequence, readers bounded by the oldest "
-        "open writer's transaction id). On two cores the 8 writers, PostgreSQL, the relays "
-        "and the broker also share the CPU: `writers-relay-<transport>`",
+        "open writer's transaction id). The row's note also gives what one update cost the "
+        "whole machine (writers, relays, server, database, broker) and so the most its cores "
+        "could do if nothing but the CPU limited them: where that ceiling is below 3× the "
+        "floor, no locking scheme reaches the target on this machine: "
+        "`writers-relay-<transport>`",
         expected=6,
     ),
     Target(

@@ -11,6 +11,7 @@ unsent rows (the relays' backlog) are sampled during the run.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -148,11 +149,21 @@ def _one_run(
         "expected": expected,
         "relays": context.sizes.relays if delivery == "outbox" else 0,
     }
+    # The most the machine could do if the CPU were the only limit: every core busy with
+    # the updates, at what one update cost all processes together in this run.
+    cores = os.cpu_count() or 1
+    machine_ms = measured["machine_cpu_ms_per_update"]
+    ceiling = 1000 * cores / machine_ms if machine_ms > 0 else float("inf")
+    extra["cpu_bound_ceiling_per_second"] = ceiling
+    budget = (
+        f"machine CPU {machine_ms:.2f} ms/update (all processes): at most {ceiling:,.0f}/s "
+        f"on {cores} cores = {ceiling / floor:.2f}× floor"
+    )
     note = (
         f"backlog max {measured['backlog_max']}, {measured['drain_seconds']:.2f} s to drain "
-        f"after the last commit; {context.sizes.relays} relays"
+        f"after the last commit; {context.sizes.relays} relays; {budget}"
         if delivery == "outbox"
-        else "publishes synchronously: no backlog"
+        else f"publishes synchronously: no backlog; {budget}"
     )
     outbox = delivery == "outbox"
     rows = [
