@@ -45,6 +45,10 @@ class CpuLedger:
         self.steps: dict[str, float] = defaultdict(float)
         self.sandbox: dict[str, float] = defaultdict(float)
         self.handled: dict[str, int] = defaultdict(int)
+        # Document status changes made by the machinery around the steps: their CPU, and
+        # how many (each one statement and a published event).
+        self.status: dict[str, float] = defaultdict(float)
+        self.status_changes: dict[str, int] = defaultdict(int)
 
     @staticmethod
     def queue() -> str:
@@ -65,6 +69,7 @@ def _children_cpu() -> float:
 def measured(ledger: CpuLedger) -> Iterator[None]:
     """Wrap ``Worker.run_once`` and the steps so that their CPU lands in ``ledger``."""
     from application.pipeline import DocumentSteps
+    from application.status_service import StatusService
     from application.worker import Worker
 
     originals: dict[tuple[type, str], Any] = {}
@@ -95,6 +100,23 @@ def measured(ledger: CpuLedger) -> Iterator[None]:
 
         return step
 
+    def wrap_status(original: Callable[..., Any]) -> Callable[..., Any]:
+        def change_document_status(self: Any, change: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return original(self, change)
+            finally:
+                if threading.current_thread().name.startswith("worker-"):
+                    ledger.add(ledger.status, time.thread_time() - began)
+                    with ledger._lock:
+                        ledger.status_changes[ledger.queue()] += 1
+
+        return change_document_status
+
+    originals[(StatusService, "change_document_status")] = StatusService.change_document_status
+    StatusService.change_document_status = wrap_status(  # type: ignore[method-assign]
+        StatusService.change_document_status
+    )
     originals[(Worker, "run_once")] = Worker.run_once
     Worker.run_once = wrap_delivery(Worker.run_once)  # type: ignore[method-assign]
     for name in STEP_METHODS:
@@ -135,6 +157,13 @@ def overhead_rows(ledger: CpuLedger, documents: int) -> list[Row]:
         )
         if sandbox:
             note += f" (steps include the sandbox's {1000 * sandbox / handled:.1f} ms)"
+        changes = ledger.status_changes.get(queue, 0) / handled
+        status_ms = 1000 * ledger.status.get(queue, 0.0) / handled
+        if changes:
+            note += (
+                f"; of what is around them, {changes:.1f} status changes per document "
+                f"({status_ms:.1f} ms, {status_ms / changes:.2f} ms each)"
+            )
         rows.append(
             Row(
                 BENCHMARK,
@@ -151,6 +180,8 @@ def overhead_rows(ledger: CpuLedger, documents: int) -> list[Row]:
                     "step_ms_per_document": 1000 * own / handled,
                     "sandbox_ms_per_document": 1000 * sandbox / handled,
                     "documents": handled,
+                    "status_changes_per_document": changes,
+                    "status_ms_per_document": status_ms,
                 },
                 note=note,
             )
