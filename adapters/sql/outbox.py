@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -79,25 +79,21 @@ class SqlOutbox(Outbox):
 
     def _relay_locked(self, publish: Callable[[Sequence[OutboxEntry]], None], limit: int) -> int:
         # Two round trips a turn, on psycopg directly: BEGIN with the claim, then the mark
-        # with the COMMIT (pipelined). The claimed rows stay locked while publishing.
-        with psycopg_connection(self._database.engine, "outbox relay turn") as raw:
-            try:
-                with raw.cursor() as cursor:
-                    rows = cursor.execute(_CLAIM_NEXT_IN_LINE, {"limit": limit}).fetchall()
-                    if not rows:
-                        raw.rollback()
-                        return 0
-                    publish([OutboxEntry(row[0], row[1], row[2], row[3].encode()) for row in rows])
-                    with raw.pipeline():
-                        cursor.execute(_MARK_SENT, (datetime.now(UTC), [row[0] for row in rows]))
-                        raw.commit()
-            except BaseException:
-                # Unmarked, the rows are offered again; a connection already lost cannot
-                # roll back, and its own error is the one to report.
-                with contextlib.suppress(psycopg.Error):
-                    raw.rollback()
-                raise
-        return len(rows)
+        # with the COMMIT (pipelined). The claimed rows stay locked while publishing; if the
+        # publish fails, the pool's rollback on return leaves them unmarked, offered again.
+        with (
+            psycopg_connection(self._database.engine, "outbox relay turn") as raw,
+            raw.cursor(row_factory=namedtuple_row) as cursor,
+        ):
+            rows = cursor.execute(_CLAIM_NEXT_IN_LINE, {"limit": limit}).fetchall()
+            if not rows:
+                return 0
+            entries = [_entry(row) for row in rows]
+            publish(entries)
+            with raw.pipeline():
+                cursor.execute(_MARK_SENT, (datetime.now(UTC), [entry.id for entry in entries]))
+                raw.commit()
+        return len(entries)
 
     def _relay_unlocked(self, publish: Callable[[Sequence[OutboxEntry]], None], limit: int) -> int:
         with self._database.session_factory() as session:
@@ -110,7 +106,8 @@ class SqlOutbox(Outbox):
                 ).all()
             if not rows:
                 return 0
-            publish([_entry(row) for row in rows])
+            entries = [_entry(row) for row in rows]
+            publish(entries)
             with session.begin():
                 _mark_sent(session, [row.id for row in rows])
         return len(rows)
