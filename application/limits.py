@@ -15,6 +15,8 @@ Clock = Callable[[], float]
 class TokenBucket:
     """Allows ``capacity`` actions at once and ``rate`` more per second after that."""
 
+    __slots__ = ("_at", "_capacity", "_clock", "_rate", "_tokens")
+
     def __init__(self, *, rate: float, capacity: float, clock: Clock = time.monotonic) -> None:
         if rate <= 0 or capacity < 1:
             raise ValueError(

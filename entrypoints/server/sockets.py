@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 
+from starlette.datastructures import Headers, QueryParams
 from starlette.websockets import WebSocket, WebSocketState
 
 from application.limits import TokenBucket
@@ -61,15 +62,17 @@ def subscription_from_query(
 
 def origin_allowed(websocket: WebSocket, allowed_origins: Sequence[str]) -> bool:
     """No ``Origin`` (not a browser), the server's own origin, or one on the allow-list."""
-    origin = websocket.headers.get("origin")
+    # Read from the scope: the socket's cached ``headers`` would live as long as it does.
+    headers = Headers(scope=websocket.scope)
+    origin = headers.get("origin")
     if origin is None:
         return True
     origin = origin.strip().rstrip("/").lower()
     if origin in {allowed.lower() for allowed in allowed_origins}:
         return True
-    host = websocket.headers.get("host", "").strip().lower()
-    scheme = "https" if websocket.url.scheme == "wss" else "http"
-    return bool(host) and origin == f"{scheme}://{host}"
+    host = headers.get("host", "").strip().lower()
+    http_scheme = "https" if websocket.scope.get("scheme") == "wss" else "http"
+    return bool(host) and origin == f"{http_scheme}://{host}"
 
 
 class StatusSocket:
@@ -93,20 +96,38 @@ class StatusSocket:
         self._max_per_user = max_sockets_per_user
 
     async def handle(self, websocket: WebSocket) -> None:
+        admitted = await self._admit(websocket)
+        if admitted is None:
+            return
+        user_id, expires_at, subscription = admitted
+        await websocket.accept()
+        connection = self._hub.connect(websocket, user_id, subscription)
+        try:
+            await self._serve(websocket, connection, expires_at=expires_at)
+        finally:
+            self._hub.disconnect(connection)
+
+    async def _admit(self, websocket: WebSocket) -> tuple[int, int, Subscribe | None] | None:
+        """The socket's user, token expiry and subscription, or ``None`` once refused.
+
+        Read from the scope, not through the socket's cached ``query_params``: the token's
+        claims and the parsed query are garbage once this returns, instead of living as long
+        as the socket does.
+        """
+        scope = websocket.scope
         if not origin_allowed(websocket, self._allowed_origins):
             await _refuse(websocket, 403, "origin not allowed")
-            return
-        verified = self._verifier.verify(websocket.query_params.get("token", ""))
+            return None
+        query = QueryParams(scope.get("query_string", b""))
+        verified = self._verifier.verify(query.get("token", ""))
         if isinstance(verified, Err):
             await _refuse(websocket, 401, verified.error)
-            return
+            return None
         claims = verified.value
-        subscription = subscription_from_query(
-            websocket.query_params, websocket.query_params.getlist("scope")
-        )
+        subscription = subscription_from_query(query, query.getlist("scope"))
         if isinstance(subscription, Err):
             await _refuse(websocket, 400, subscription.error)
-            return
+            return None
         if self._hub.connections_of(claims.user_id) >= self._max_per_user:
             # One user's flood must not exhaust the server for everyone else.
             await _refuse(
@@ -114,19 +135,16 @@ class StatusSocket:
                 429,
                 f"too many open connections for this user (at most {self._max_per_user})",
             )
-            return
-        await websocket.accept()
-        connection = self._hub.connect(websocket, claims.user_id, subscription.value)
-        try:
-            await self._serve(websocket, connection, expires_at=claims.expires_at)
-        finally:
-            self._hub.disconnect(connection)
+            return None
+        return claims.user_id, claims.expires_at, subscription.value
 
     async def _serve(
         self, websocket: WebSocket, connection: Connection, *, expires_at: int
     ) -> None:
-        # Two tasks per socket: this one and the reader. Sending needs a task only while the
-        # socket is behind (the hub's), and the token's expiry is a timer, not a sleeping task.
+        # One task per socket, this one: it reads the client's frames until the socket ends,
+        # and the hub wakes it from its read when the socket must end for another reason.
+        # Sending needs a task only while the socket is behind (the hub's), and the token's
+        # expiry is a timer, not a sleeping task.
         loop = asyncio.get_running_loop()
         expiry = loop.call_at(
             loop.time() + max(0.0, expires_at - time.time()),
@@ -134,14 +152,20 @@ class StatusSocket:
             CLOSE_POLICY_VIOLATION,
             "token expired",
         )
-        reader = asyncio.create_task(self._read(websocket, connection))
+        handler = asyncio.current_task()
         try:
-            await asyncio.wait((reader, connection.ended), return_when=asyncio.FIRST_COMPLETED)
+            if handler is not None:
+                connection.interrupt_on_end(handler)
+            if not connection.finished:
+                await self._read(websocket, connection)
+        except asyncio.CancelledError:
+            # Woken by the hub: go on to close. Cancelled by anyone else (the server shutting
+            # down): stop here.
+            if handler is None or not connection.finished or handler.uncancel() > 0:
+                raise
         finally:
             expiry.cancel()
-            reader.cancel()
             await connection.stop()
-            await asyncio.gather(reader, return_exceptions=True)
         if connection.failure is not None and websocket.client_state is WebSocketState.CONNECTED:
             log.warning("socket send failed: %s", connection.failure)
             connection.close(CLOSE_INTERNAL_ERROR, "server error; reconnect")
@@ -156,11 +180,13 @@ class StatusSocket:
         ends the socket with ``CLOSE_BAD_FRAME`` and a reason naming what was wrong, and a
         client sending faster than its frame rate is closed with ``CLOSE_POLICY_VIOLATION``."""
         rate = self._max_frames_per_second
-        frames = TokenBucket(rate=rate, capacity=rate)
+        frames: TokenBucket | None = None  # made at the first frame: most sockets send none
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if frames is None:
+                frames = TokenBucket(rate=rate, capacity=rate)
             if frames.take() > 0:
                 connection.close(CLOSE_POLICY_VIOLATION, f"more than {rate} frames a second")
                 return

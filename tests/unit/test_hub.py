@@ -227,7 +227,7 @@ def test_a_client_that_does_not_read_is_closed_and_the_others_carry_on() -> None
         # Snapshot and one event written; the next send waits; three queue; the fifth overflows.
         assert len(stalled.frames) == 2
         assert connection.close_code == CLOSE_SLOW_CLIENT
-        assert connection.ended.done()
+        assert connection.finished
         assert hub.connection_count == 1
         assert len(reader.frames) == 11
         await connection.stop()
@@ -262,7 +262,7 @@ def test_a_socket_whose_send_fails_ends_alone() -> None:
         broken = hub.connect(BrokenSocket(), 1)
         await settle()
         assert isinstance(broken.failure, ConnectionResetError)
-        assert broken.ended.done()
+        assert broken.finished
         hub.dispatch(document_event(1, 10, 1))
         assert good.kinds() == ["snapshot", "document_status"]
 
@@ -297,7 +297,7 @@ def test_closing_every_socket_ends_each_with_the_given_code() -> None:
         connections = [hub.connect(RecordingSocket(), user) for user in (1, 1, 2)]
         await settle()
         hub.close_all(1001, "bye")
-        assert all(c.ended.done() and c.close_code == 1001 for c in connections)
+        assert all(c.finished and c.close_code == 1001 for c in connections)
         hub.dispatch(document_event(1, 10, 1))
         assert hub.connection_count == 1  # the user-1 sockets were dropped as they refused
 
