@@ -16,7 +16,7 @@ import re
 import types
 import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import Enum
@@ -71,7 +71,10 @@ class Event:
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-ready fields of this event."""
-        return {f.name: _to_json(getattr(self, f.name)) for f in fields(self)}
+        return {
+            name: getattr(self, name) if to_json is None else to_json(getattr(self, name))
+            for name, to_json in _field_encoders(type(self))
+        }
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> Self:
@@ -359,6 +362,46 @@ def _field_hints(cls: type[Event]) -> tuple[tuple[str, object, bool], ...]:
             (f.name, hints[f.name], f.default is MISSING) for f in fields(cls)
         )
     return known
+
+
+_Encoder: TypeAlias = "Callable[[Any], object] | None"
+_FIELD_ENCODERS: dict[type[Event], tuple[tuple[str, _Encoder], ...]] = {}
+
+
+def _field_encoders(cls: type[Event]) -> tuple[tuple[str, _Encoder], ...]:
+    """Each field's name and how its value becomes JSON (``None``: as it is); once per class.
+
+    Every status change encodes its event: deciding each field's conversion from its declared
+    type once, rather than by testing each value, is most of what encoding costs.
+    """
+    known = _FIELD_ENCODERS.get(cls)
+    if known is None:
+        known = _FIELD_ENCODERS[cls] = tuple(
+            (name, _encoder_for(hint)) for name, hint, _required in _field_hints(cls)
+        )
+    return known
+
+
+def _encoder_for(hint: object) -> _Encoder:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        inner = _encoder_for(options[0]) if len(options) == 1 else _to_json
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(value)
+    if hint is datetime:
+        return datetime.isoformat
+    if hint is Progress:
+        return Progress.to_json
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _enum_value
+    if hint in (str, int, float, bool) or typing.get_origin(hint) in (dict, list):
+        return None
+    return _to_json  # a type this table does not know: decided by the value, as before
+
+
+def _enum_value(value: Enum) -> object:
+    return value.value
 
 
 def _to_json(value: object) -> object:
