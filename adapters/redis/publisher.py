@@ -41,17 +41,28 @@ class RedisPublisher(MessagePublisher):
 
     def _send(self, events: Sequence[Event], failure: str) -> None:
         messages = [(event.routing_key, event.kind, self._codec.encode(event)) for event in events]
+        client = self._client
+        topology = self._topology
 
         def send() -> None:
+            if len(messages) == 1:
+                # One command needs no pipeline: building and resetting one costs more CPU
+                # than the command itself, and every direct status change sends just one.
+                routing_key, kind, body = messages[0]
+                if kind is DeliveryKind.WORK:
+                    client.xadd(topology.work_stream(routing_key), {"body": body})
+                else:
+                    client.publish(topology.status_channel, body)
+                return
             # No MULTI: order within the batch is kept by the one connection, and atomicity
             # is not needed when a failure re-sends the whole batch anyway.
-            pipeline = self._client.pipeline(transaction=False)
+            pipeline = client.pipeline(transaction=False)
             try:
                 for routing_key, kind, body in messages:
                     if kind is DeliveryKind.WORK:
-                        pipeline.xadd(self._topology.work_stream(routing_key), {"body": body})
+                        pipeline.xadd(topology.work_stream(routing_key), {"body": body})
                     else:
-                        pipeline.publish(self._topology.status_channel, body)
+                        pipeline.publish(topology.status_channel, body)
                 pipeline.execute(raise_on_error=True)
             finally:
                 pipeline.reset()
