@@ -153,12 +153,15 @@ def _one_run(
     # the updates, at what one update cost all processes together in this run.
     cores = os.cpu_count() or 1
     machine_ms = measured["machine_cpu_ms_per_update"]
-    ceiling = 1000 * cores / machine_ms if machine_ms > 0 else float("inf")
-    extra["cpu_bound_ceiling_per_second"] = ceiling
-    budget = (
-        f"machine CPU {machine_ms:.2f} ms/update (all processes): at most {ceiling:,.0f}/s "
-        f"on {cores} cores = {ceiling / floor:.2f}× floor"
-    )
+    if machine_ms > 0:
+        ceiling = 1000 * cores / machine_ms
+        extra["cpu_bound_ceiling_per_second"] = ceiling
+        budget = (
+            f"machine CPU {machine_ms:.2f} ms/update (all processes): at most {ceiling:,.0f}/s "
+            f"on {cores} cores = {ceiling / floor:.2f}× floor"
+        )
+    else:  # a run too short for the kernel's CPU clock to tick (a smoke run)
+        budget = "machine CPU too short to measure"
     note = (
         f"backlog max {measured['backlog_max']}, {measured['drain_seconds']:.2f} s to drain "
         f"after the last commit; {context.sizes.relays} relays; {budget}"
