@@ -49,28 +49,35 @@ TARGETS: tuple[Target, ...] = (
     Target(
         "`direct` ≥ 0.9× the raw floor on RabbitMQ, NATS and Redis",
         _updates(" direct"),
-        "the status change is one statement on PostgreSQL (UPDATE, cursor bump and history "
-        "insert as CTEs) and the pool no longer pings a connection used a moment ago, so the "
-        "round trips are the floor's (BEGIN, the statement, COMMIT); what is left is "
-        "SQLAlchemy's statement execution and result rows, the event's construction and the "
-        "publisher's retry wrapper: see the `updates-<transport>-direct` profiles",
+        "the status change is one autocommitted statement on PostgreSQL (UPDATE, cursor bump "
+        "and history insert as CTEs): one round trip where the floor pays two, so what keeps "
+        "`direct` below the floor is its CPU per update (the next target), which on two cores "
+        "shared with the servers is wall time too. On NATS every publish also hops to the "
+        "client's event-loop thread and back (`NatsConnection.call`): about 110 µs of CPU for "
+        "an empty call and 140 µs more for a publish and flush than on the caller's own loop, "
+        "the price of one client shared with subscriptions, heartbeats and reconnects: see "
+        "the `updates-<transport>-direct` profiles",
         expected=3,
     ),
     Target(
         "`direct`: CPU per update ≤ 1.5× the floor's",
         _updates("direct: CPU per update"),
-        "the floor runs one prepared psycopg UPDATE; the pipeline's statement goes through "
-        "SQLAlchemy Core (parameter processing, the IN list's expansion, result rows into an "
-        "entity) and builds and encodes a full status event: the `updates-<transport>-direct` "
-        "profiles",
+        "the floor runs a prepared `UPDATE … SET version = version + 1` and publishes a body "
+        "encoded once; each change also checks the lifecycle, writes its history row and "
+        "takes a cursor position in the same statement, turns the returned row into the "
+        "entity (its progress and metadata JSON decoded), builds and encodes the status "
+        "event, and checks a connection out of the pool and back; on NATS the thread hop "
+        "of the previous target: the `updates-<transport>-direct` profiles",
         expected=3,
     ),
     Target(
         "`outbox`, one writer: ≥ 1.0× the raw floor, end to end until the relay published all",
         _updates(" outbox"),
-        "the writer pays the status statement plus the outbox INSERT (a third round trip "
-        "before COMMIT) and the relay pays a claim, a publish and a mark-sent per batch; with "
-        "one writer on two cores the relay competes for the CPU: `updates-<transport>-outbox`, "
+        "the writer sends BEGIN with the status statement and the outbox INSERT with the "
+        "COMMIT (two pipelined round trips, the floor's count) but pays the direct path's CPU "
+        "plus the outbox row's, and the relay's claim, publish and mark-sent take the same "
+        "two cores; one writer cannot gain from the asynchronous publish while the CPU, not "
+        "the broker's answer, is what it waits for: `updates-<transport>-outbox`, "
         "`relay-<transport>`",
         expected=3,
     ),
@@ -120,9 +127,10 @@ TARGETS: tuple[Target, ...] = (
         "fan-out ≥ 0.95× bare Starlette at 200, 1,000 and 10,000 sockets (median of "
         "interleaved runs)",
         lambda row: row.benchmark == "3 fan-out" and row.baseline == "bare Starlette",
-        "the hub decodes each event once, checks its version and scope and writes the frame "
-        "to each socket's queue; bare Starlette forwards bytes: `fanout-insighthub-<sockets>` "
-        "against `fanout-bare-<sockets>`",
+        "the hub decodes and checks each event once on the bridge, routes it to its user's "
+        "sockets and checks each socket's version gate and scope before writing the frame "
+        "(directly, or behind a socket's backlog); bare Starlette forwards the bytes it was "
+        "given: `fanout-insighthub-<sockets>` against `fanout-bare-<sockets>`",
         expected=3,
     ),
     Target(
@@ -139,8 +147,10 @@ TARGETS: tuple[Target, ...] = (
         lambda row: (
             row.benchmark == "4 connections" and row.metric == "KB/socket" and bool(row.target)
         ),
-        "each socket holds its connection state (user, scopes, version gate, send queue) "
-        "beside what uvicorn and Starlette hold for any WebSocket: `accept-insighthub-<sockets>`",
+        "beside what uvicorn and Starlette hold for any WebSocket, each socket keeps its "
+        "handler's frames (the read loop, the token-expiry timer), its `Connection` (user, "
+        "scopes, version gate) and the frames of the middleware a bare endpoint lacks "
+        "(tracing): `accept-insighthub-<sockets>`",
     ),
     Target(
         "worker overhead ≤ 10% of a document's CPU time in every stage",
