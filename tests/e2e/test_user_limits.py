@@ -73,14 +73,14 @@ def test_a_client_sending_frames_too_fast_is_closed_with_1008(
         assert receive(ws)["type"] == "snapshot"
         # The server may close while the flood is still being sent.
         with pytest.raises(ConnectionClosed) as closed:
-            for _ in range(50):
-                ws.send('{"type": "ping"}')
-            _receive_forever(ws)
+            _flood_then_receive(ws, 50)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1008
 
 
-def _receive_forever(ws: ClientConnection) -> None:
+def _flood_then_receive(ws: ClientConnection, frames: int) -> None:
+    for _ in range(frames):
+        ws.send('{"type": "ping"}')
     while True:
         receive(ws)
 
