@@ -8,6 +8,8 @@ caller's trace context unchanged, so a caller that traces can follow them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from application.tracing import carrying
@@ -20,10 +22,14 @@ class CarriedTraceContext:
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+            # The app's own awaitable, not one awaiting it: a WebSocket lives for hours, and
+            # a frame of this middleware would live as long, 10,000 times over.
+            return self._app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = dict(scope.get("headers") or ()).get(b"traceparent", b"").decode("latin-1")
         with carrying(incoming if is_traceparent(incoming) else None):
             await self._app(scope, receive, send)
