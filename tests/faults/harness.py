@@ -22,14 +22,15 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from adapters.container import Container, build_container, close_container
 from adapters.sql.database import Database, migrate
@@ -80,11 +81,14 @@ class Figures:
     # Seconds until every reconnecting socket was answered, and the feed reads that took.
     resume_seconds: float | None = None
     feed_reads: int | None = None
+    # Whether the fault struck where the scenario aims it (a kill between two given steps):
+    # a scenario whose fault missed has shown nothing, however well the system did.
+    exercised: bool = True
 
     @property
     def holds(self) -> bool:
         resumed = self.reconnects is None or self.resumed == self.reconnects
-        return self.lost == 0 and self.converged and resumed
+        return self.lost == 0 and self.converged and resumed and self.exercised
 
 
 @dataclass
@@ -495,6 +499,40 @@ class Deployment:
             ).scalar_one()
         return count
 
+    @contextlib.contextmanager
+    def outbox_marks_held(self) -> Iterator[Callable[[], int]]:
+        """While open, relays claim and publish but their mark-sent waits: this holds a SHARE
+        lock on the outbox, which ``FOR UPDATE`` claims pass and ``UPDATE`` waits for.
+
+        Yields a call that ends the database sessions of the marks waiting on this lock (those
+        of relays killed meanwhile, whose pipelined COMMIT would otherwise still run), and
+        says how many it ended.
+        """
+        with self.database.session_factory() as session:
+            session.execute(text("LOCK TABLE outbox IN SHARE MODE"))
+
+            def end_waiting_marks() -> int:
+                waiting = (
+                    session.execute(
+                        text(
+                            "SELECT pid FROM pg_stat_activity "
+                            "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for pid in waiting:
+                    session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                # Gone before the lock is let go: a session still there could yet commit.
+                self.wait_for(
+                    lambda: not _still_there(session, waiting), 10, "the waiting marks to end"
+                )
+                return len(waiting)
+
+            yield end_waiting_marks
+            session.rollback()
+
     def unsettled(self) -> int:
         """Documents and workspaces of this deployment's users not yet in a final state."""
         if not self.users:
@@ -645,6 +683,16 @@ class Deployment:
         parts = [f"== {p.name}\n{p.log()[-3000:]}" for p in self.processes]
         parts += [f"== server {s.port}\n{s.log()[-3000:]}" for s in self.servers]
         return "\n".join(parts)
+
+
+def _still_there(session: Session, pids: Sequence[int]) -> int:
+    """How many of the backends ``pids`` are still there."""
+    # Within a transaction the activity view is a snapshot taken once: drop it to look again.
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    count: int = session.execute(
+        text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": list(pids)}
+    ).scalar_one()
+    return count
 
 
 def _answers_ready(server: ServerProcess) -> bool:
