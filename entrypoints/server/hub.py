@@ -300,7 +300,6 @@ class Connection:
 
     async def stop(self) -> None:
         """Send nothing more: stop the sender task, if any, and wait for it to end."""
-        self._handler = None
         self._end()
         sender = self._sender
         if sender is not None:

@@ -126,6 +126,12 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def this_task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None
+    return task
+
+
 def new_hub(store: Store, queue_size: int = 256) -> SocketHub:
     return SocketHub(ServerMetrics(), store.load, queue_size=queue_size)
 
@@ -382,5 +388,69 @@ def test_a_waiter_that_goes_away_does_not_cancel_the_read_for_the_others() -> No
         gate.set()
         assert (await staying).workspaces == []
         assert leaving.cancelled()
+
+    run(scenario)
+
+
+def test_a_socket_closed_by_the_hub_wakes_its_handler_from_its_read() -> None:
+    async def scenario() -> None:
+        hub = new_hub(Store())
+        connection = hub.connect(RecordingSocket(), 1)
+        never = asyncio.Event()
+
+        async def handler() -> str:
+            connection.interrupt_on_end(this_task())
+            try:
+                await never.wait()  # the client's next frame, which never comes
+            except asyncio.CancelledError:
+                return "woken" if this_task().uncancel() == 0 else "cancelled"
+            return "read"
+
+        waiting = asyncio.create_task(handler())
+        await settle()
+        hub.close_all(1001, "bye")
+        await asyncio.wait({waiting}, timeout=1)  # not wait_for: it would cancel the handler
+        assert waiting.done()
+        assert waiting.result() == "woken"
+        assert connection.close_code == 1001
+
+    run(scenario)
+
+
+def test_a_handler_that_closes_its_own_socket_is_not_cancelled() -> None:
+    async def scenario() -> None:
+        hub = new_hub(Store())
+        connection = hub.connect(RecordingSocket(), 1)
+
+        async def handler() -> None:
+            connection.interrupt_on_end(this_task())
+            connection.close(1008, "too many frames")  # as the read loop does
+            await connection.stop()  # would raise CancelledError had it cancelled itself
+
+        await asyncio.wait_for(handler(), 1)
+        assert connection.finished
+        assert connection.close_code == 1008
+
+    run(scenario)
+
+
+def test_a_socket_that_ends_after_its_read_is_over_cancels_nothing() -> None:
+    async def scenario() -> None:
+        hub = new_hub(Store())
+        connection = hub.connect(RecordingSocket(), 1)
+        done = asyncio.Event()
+
+        async def handler() -> None:
+            connection.interrupt_on_end(this_task())
+            await connection.stop()  # the read ended: the handler closes the socket
+            await done.wait()  # closing it, which the hub must not interrupt
+
+        closing = asyncio.create_task(handler())
+        await settle()
+        hub.close_all(1001, "bye")
+        await settle()
+        done.set()
+        await asyncio.wait_for(closing, 1)
+        assert not closing.cancelled()
 
     run(scenario)
