@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from redis import Redis
 from redis.exceptions import RedisError
 
 from adapters.backoff import Backoff, retry_once
@@ -42,27 +43,19 @@ class RedisPublisher(MessagePublisher):
     def _send(self, events: Sequence[Event], failure: str) -> None:
         messages = [(event.routing_key, event.kind, self._codec.encode(event)) for event in events]
         client = self._client
-        topology = self._topology
 
         def send() -> None:
             if len(messages) == 1:
                 # One command needs no pipeline: building and resetting one costs more CPU
                 # than the command itself, and every direct status change sends just one.
-                routing_key, kind, body = messages[0]
-                if kind is DeliveryKind.WORK:
-                    client.xadd(topology.work_stream(routing_key), {"body": body})
-                else:
-                    client.publish(topology.status_channel, body)
+                self._command(client, *messages[0])
                 return
             # No MULTI: order within the batch is kept by the one connection, and atomicity
             # is not needed when a failure re-sends the whole batch anyway.
             pipeline = client.pipeline(transaction=False)
             try:
-                for routing_key, kind, body in messages:
-                    if kind is DeliveryKind.WORK:
-                        pipeline.xadd(topology.work_stream(routing_key), {"body": body})
-                    else:
-                        pipeline.publish(topology.status_channel, body)
+                for message in messages:
+                    self._command(pipeline, *message)
                 pipeline.execute(raise_on_error=True)
             finally:
                 pipeline.reset()
@@ -71,3 +64,10 @@ class RedisPublisher(MessagePublisher):
             retry_once(send, transient=LINK_ERRORS, backoff=self._backoff)
         except (RedisError, OSError) as exc:
             raise PublishFailed(f"{failure}: {exc}") from exc
+
+    def _command(self, target: Redis, routing_key: str, kind: DeliveryKind, body: bytes) -> None:
+        """Send one message on ``target``: the client itself, or a pipeline that queues it."""
+        if kind is DeliveryKind.WORK:
+            target.xadd(self._topology.work_stream(routing_key), {"body": body})
+        else:
+            target.publish(self._topology.status_channel, body)
