@@ -23,9 +23,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, StaticPool
 
 from adapters.settings import ConfigError
 
@@ -137,24 +143,31 @@ def psycopg_connection(engine: Engine, what: str) -> Iterator[psycopg.Connection
     try:
         pooled = engine.raw_connection()
     except psycopg.Error as exc:  # as ``engine.connect()`` would say it
-        lost = engine.dialect.is_disconnect(exc, None, None)  # type: ignore[arg-type]
-        raise DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+        raise _sqlalchemy_error(engine, exc, None) from exc
     try:
         raw = pooled.driver_connection
         assert isinstance(raw, psycopg.Connection), "a PostgreSQL engine's connection is psycopg's"
         try:
             yield raw
         except psycopg.Error as exc:
-            lost = engine.dialect.is_disconnect(exc, raw, None)  # type: ignore[arg-type]
-            if lost:
-                pooled.invalidate(exc)
-            raise DBAPIError.instance(
-                what, None, exc, psycopg.Error, connection_invalidated=lost
-            ) from exc
+            raise _sqlalchemy_error(engine, exc, what, pooled) from exc
     finally:
         pooled.close()
+
+
+def _sqlalchemy_error(
+    engine: Engine,
+    error: psycopg.Error,
+    statement: str | None,
+    pooled: PoolProxiedConnection | None = None,
+) -> StatementError:
+    """``error`` as SQLAlchemy raises it; a ``pooled`` connection that lost its server leaves
+    the pool."""
+    raw = None if pooled is None else pooled.driver_connection
+    lost = engine.dialect.is_disconnect(error, raw, None)  # type: ignore[arg-type]
+    if lost and pooled is not None:
+        pooled.invalidate(error)
+    return DBAPIError.instance(statement, None, error, psycopg.Error, connection_invalidated=lost)
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
